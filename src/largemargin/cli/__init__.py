@@ -1,0 +1,1 @@
+"""The `largemargin` command line."""
