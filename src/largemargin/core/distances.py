@@ -1,0 +1,181 @@
+"""Signed first-order distances to the decision boundary, at any set of layers.
+
+For an example x with label y, competitor class i and layer activation h_l (the input counts),
+
+    d_l,i(x) = (s_y - s_i) / (eps + ||grad_{h_l}(s_y - s_i)||_q / scale_l)
+
+with s the class scores (softmax probabilities or logits), q the dual exponent of the margin's
+lp norm and scale_l the per-layer norm divisor. Units: the distance is in the units of h_l
+measured in the lp norm (pixels for the input layer when the input is in pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from largemargin.core.inputs import check_inputs
+from largemargin.core.norms import dual_norm
+from largemargin.core.options import MarginOptions
+
+
+def score_gaps(logits: torch.Tensor, target: torch.Tensor, top_k: int, score: str) -> torch.Tensor:
+    """s_y - s_i for the ``top_k`` highest-scoring wrong classes i, shape (B, top_k), float32+.
+
+    The scores are computed in at least float32 (also under autocast). The true class is never
+    chosen as a competitor.
+    """
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        scores = logits.to(dtype)
+        if score == "prob":
+            scores = torch.softmax(scores, dim=1)
+        true_score = scores.gather(1, target[:, None])
+        masked = scores.detach().scatter(1, target[:, None], float("-inf"))
+        competitors = masked.topk(top_k, dim=1).indices
+        return true_score - scores.gather(1, competitors)
+
+
+def _batch_sum_gradients(
+    gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool
+) -> tuple[torch.Tensor | None, ...]:
+    """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward for all layers.
+
+    Returns one tensor per layer of shape (k, *layer.shape) (None for a layer the gaps do not
+    depend on). The k competitors are batched through ``is_grads_batched``. Exact per example
+    when examples do not interact (no train-mode BatchNorm).
+    """
+    k = gaps.shape[1]
+    if k == 1:
+        grads = torch.autograd.grad(
+            gaps.sum(), layers, retain_graph=True, create_graph=create_graph, allow_unused=True
+        )
+        return tuple(None if g is None else g.unsqueeze(0) for g in grads)
+    eye = torch.eye(k, dtype=gaps.dtype, device=gaps.device)
+    grad_outputs = eye[:, None, :].expand(k, gaps.shape[0], k)
+    return torch.autograd.grad(
+        gaps,
+        layers,
+        grad_outputs,
+        retain_graph=True,
+        create_graph=create_graph,
+        allow_unused=True,
+        is_grads_batched=True,
+    )
+
+
+def _per_example_gradients(
+    gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool, chunk: int = 32
+) -> tuple[torch.Tensor | None, ...]:
+    """Exact per-example gradients d gaps[b, j] / d layer[b], shape (k, *layer.shape) per layer.
+
+    Unlike the batch-sum trick this drops the cross-example terms that train-mode BatchNorm adds;
+    it costs B*k batched backward rows instead of k (run ``chunk`` examples at a time).
+    """
+    batch, k = gaps.shape
+    per_layer: list[list[torch.Tensor]] = [[] for _ in layers]
+    used = [True] * len(layers)
+    for start in range(0, batch, chunk):
+        rows = torch.arange(start, min(batch, start + chunk), device=gaps.device)
+        n = rows.numel()
+        example = rows.repeat_interleave(k)
+        competitor = torch.arange(k, device=gaps.device).repeat(n)
+        grad_outputs = torch.zeros(n * k, batch, k, dtype=gaps.dtype, device=gaps.device)
+        grad_outputs[torch.arange(n * k, device=gaps.device), example, competitor] = 1.0
+        grads = torch.autograd.grad(
+            gaps,
+            layers,
+            grad_outputs,
+            retain_graph=True,
+            create_graph=create_graph,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+        for i, g in enumerate(grads):
+            if g is None:
+                used[i] = False
+                continue
+            own = g[torch.arange(n * k, device=gaps.device), example]  # (n*k, *layer[0].shape)
+            per_layer[i].append(own.reshape(n, k, *own.shape[1:]).transpose(0, 1))
+    return tuple(
+        torch.cat(parts, dim=1) if ok else None for parts, ok in zip(per_layer, used, strict=True)
+    )
+
+
+def distances(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[torch.Tensor],
+    options: MarginOptions,
+    *,
+    create_graph: bool,
+    exact_per_example: bool = False,
+) -> torch.Tensor:
+    """Signed first-order distances, shape (B, L, k), in at least float32.
+
+    With ``options.second_order`` False the gradient norms are constants (detached); with
+    ``create_graph`` True the result is differentiable through the score gaps (and through the
+    norms when second-order).
+    """
+    layer_list = check_inputs(logits, target, layers, options.top_k)
+    gaps = score_gaps(logits, target, options.top_k, options.score)
+    gradient_fn = _per_example_gradients if exact_per_example else _batch_sum_gradients
+    grads = gradient_fn(gaps, layer_list, create_graph and options.second_order)
+    sizes = [layer[0].numel() for layer in layer_list]
+    columns = []
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        for i, (g, scale) in enumerate(zip(grads, options.scales(sizes), strict=True)):
+            if g is None:
+                raise ValueError(
+                    f"layers[{i}] is not used to compute logits: pass tensors that logits "
+                    "depend on (the input, hidden activations or the logits)"
+                )
+            norm = dual_norm(g.flatten(start_dim=2).to(gaps.dtype), options.dual).T  # (B, k)
+            if not options.second_order:
+                norm = norm.detach()
+            columns.append(gaps / (norm / scale + options.epsilon))
+    dist = torch.stack(columns, dim=1)
+    return dist if create_graph else dist.detach()
+
+
+def margin_distances(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[torch.Tensor],
+    *,
+    top_k: int = 1,
+    norm: float | str = 2,
+    epsilon: float = 1e-8,
+    norm_scale: None | str | Sequence[float] = None,
+    score: str = "prob",
+    exact_per_example: bool = False,
+) -> torch.Tensor:
+    """Signed first-order distances to the boundary, shape (B, L, k), without building a graph.
+
+    Args:
+        logits: (B, C) class scores of a model.
+        target: (B,) int64 true labels.
+        layers: L tensors with batch size B that ``logits`` depend on (input with
+            ``requires_grad``, hidden activations, or the logits themselves).
+        top_k: number of competitor classes (the highest-scoring wrong classes), in [1, C-1].
+        norm: the lp norm p in which the margin is measured (>= 1, or ``"inf"``); gradients
+            are measured in the dual norm.
+        epsilon: added to the gradient norm before dividing.
+        norm_scale: None, one positive divisor of the dual norm per layer, or ``"dim"`` (the
+            layer's per-example element count).
+        score: ``"prob"`` (softmax probabilities, as the reference code) or ``"logit"``.
+        exact_per_example: take each example's gradient alone instead of the batch-sum
+            gradient (differs only when examples interact, e.g. train-mode BatchNorm).
+
+    Returns:
+        Detached float tensor (B, L, k): positive where the example is on the correct side of
+        the boundary with that competitor; competitors sorted by decreasing score. The graph
+        of ``logits`` is kept, so a loss can still be backpropagated afterwards.
+    """
+    options = MarginOptions.create(
+        top_k=top_k, norm=norm, epsilon=epsilon, norm_scale=norm_scale, score=score
+    )
+    return distances(
+        logits, target, layers, options, create_graph=False, exact_per_example=exact_per_example
+    )
