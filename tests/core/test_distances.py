@@ -60,9 +60,10 @@ def test_logit_scaling_leaves_logit_distances_unchanged():
     scaled = lm.margin_distances(3.7 * logits, y, [x], top_k=2, score="logit", epsilon=1e-30)
     torch.testing.assert_close(scaled[:, 0], base[:, 0])
     # At the logits layer with p = 2, |grad (z_y - z_i)| = sqrt(2): d = gap / sqrt(2).
-    gaps = logits.gather(1, y[:, None]) - logits.detach().scatter(1, y[:, None], -math.inf).topk(
-        2, dim=1
-    ).values
+    gaps = (
+        logits.gather(1, y[:, None])
+        - logits.detach().scatter(1, y[:, None], -math.inf).topk(2, dim=1).values
+    )
     torch.testing.assert_close(base[:, 1], gaps.detach() / math.sqrt(2))
 
 
@@ -120,7 +121,9 @@ def test_distances_carry_no_graph_and_keep_the_logits_graph():
 class _BatchNormNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6, track_running_stats=False), nn.Tanh())
+        self.body = nn.Sequential(
+            nn.Linear(4, 6), nn.BatchNorm1d(6, track_running_stats=False), nn.Tanh()
+        )
         self.head = nn.Linear(6, 3)
 
     def forward(self, x):

@@ -46,9 +46,10 @@ def forward_with_layers(
     """Run ``model(x)`` and return (logits, [activation of each named layer, in order]).
 
     ``"input"`` yields ``x`` itself, made to require grad if it did not (as a detached alias).
-    Each module's output is captured as a copy, so that a later in-place operation (such as
-    torchvision ResNet's ``ReLU(inplace=True)``) cannot alter it; gradients taken with respect
-    to it are gradients with respect to that module's output. A named module must return a
+    The rest of the forward receives a copy of each named module's output, so that a later
+    in-place operation (such as torchvision ResNet's ``ReLU(inplace=True)``) cannot alter the
+    captured tensor; gradients taken with respect to it are gradients with respect to that
+    module's output. A named module must return a
     tensor and run exactly once per forward.
     """
     names = check_layer_names(model, names)
@@ -64,8 +65,8 @@ def forward_with_layers(
                     "module whose output is a single tensor"
                 )
             calls[name] += 1
-            captured[name] = output.clone()
-            return captured[name]
+            captured[name] = output
+            return output.clone()  # later in-place ops alter the copy, not the capture
 
         return hook
 

@@ -147,7 +147,7 @@ def margin_distances(
     top_k: int = 1,
     norm: float | str = 2,
     epsilon: float = 1e-8,
-    norm_scale: None | str | Sequence[float] = None,
+    norm_scale: str | Sequence[float] | None = None,
     score: str = "prob",
     exact_per_example: bool = False,
 ) -> torch.Tensor:

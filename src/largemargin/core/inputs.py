@@ -29,9 +29,7 @@ def check_inputs(
     if target.dtype != torch.int64:
         raise TypeError(f"target must hold int64 class indices, got dtype {target.dtype}")
     if target.shape != (batch,):
-        raise ValueError(
-            f"target must have shape (batch,) = ({batch},), got {tuple(target.shape)}"
-        )
+        raise ValueError(f"target must have shape (batch,) = ({batch},), got {tuple(target.shape)}")
     if target.device != logits.device:
         raise ValueError(f"target is on {target.device} but logits are on {logits.device}")
     if bool(((target < 0) | (target >= classes)).any()):

@@ -42,7 +42,7 @@ class MarginOptions:
     epsilon: float = 1e-8
     second_order: bool = False
     aggregation: str = "min"
-    norm_scale: None | str | tuple[float, ...] = None
+    norm_scale: str | tuple[float, ...] | None = None
     score: str = "prob"
     reduction: str = "mean"
 
@@ -57,7 +57,7 @@ class MarginOptions:
         epsilon: float = 1e-8,
         second_order: bool = False,
         aggregation: str = "min",
-        norm_scale: None | str | Sequence[float] = None,
+        norm_scale: str | Sequence[float] | None = None,
         score: str = "prob",
         reduction: str = "mean",
     ) -> MarginOptions:
@@ -80,7 +80,7 @@ class MarginOptions:
                     f"norm_scale must be None, 'dim' or one positive float per layer, "
                     f"got {norm_scale!r}"
                 )
-            scale: None | str | tuple[float, ...] = "dim"
+            scale: str | tuple[float, ...] | None = "dim"
         elif norm_scale is None:
             scale = None
         else:
