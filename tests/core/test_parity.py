@@ -13,9 +13,9 @@ import largemargin as lm
 from tests.core.naive import reference_loss
 
 
-def small_cnn() -> nn.Module:
+def small_cnn(in_channels: int = 2) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1, bias=False),
+        nn.Conv2d(in_channels, 4, 3, padding=1, bias=False),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.BatchNorm2d(4),  # train mode: batch-sum gradients, as the reference
@@ -34,6 +34,8 @@ def small_mlp() -> nn.Module:
 
 MODELS = {
     "cnn": (small_cnn, (2, 6, 6), ["input", "3", "5"]),
+    # one input channel: the input gradient goes through the fold kernel (fast_kernels.py)
+    "cnn1": (lambda: small_cnn(1), (1, 6, 6), ["input", "3", "5"]),
     "mlp": (small_mlp, (12,), ["input", "2", "5"]),
 }
 

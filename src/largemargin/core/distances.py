@@ -11,10 +11,12 @@ measured in the lp norm (pixels for the input layer when the input is in pixels)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
 
+from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.core.inputs import check_inputs
 from largemargin.core.norms import dual_norm
 from largemargin.core.options import MarginOptions
@@ -121,7 +123,9 @@ def distances(
     layer_list = check_inputs(logits, target, layers, options.top_k)
     gaps = score_gaps(logits, target, options.top_k, options.score)
     gradient_fn = _per_example_gradients if exact_per_example else _batch_sum_gradients
-    grads = gradient_fn(gaps, layer_list, create_graph and options.second_order)
+    cpu = gaps.device.type == "cpu"
+    with FastConvInputGrad() if cpu else contextlib.nullcontext():
+        grads = gradient_fn(gaps, layer_list, create_graph and options.second_order)
     sizes = [layer[0].numel() for layer in layer_list]
     columns = []
     with torch.autocast(device_type=logits.device.type, enabled=False):
