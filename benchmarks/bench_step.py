@@ -72,8 +72,9 @@ def make_variants() -> dict[str, Callable]:
     def reference(second_order: bool, top_k: int = 1):
         def step_loss(model, x, y):
             logits, layers = lm.forward_with_layers(model, x, LAYERS)
-            return reference_algorithm_loss(logits, y, layers, second_order=second_order,
-                                            top_k=top_k)
+            return reference_algorithm_loss(
+                logits, y, layers, second_order=second_order, top_k=top_k
+            )
 
         return step_loss
 
@@ -200,11 +201,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"batch {args.batch}, {args.rounds} rounds")
+    print(
+        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+        f"batch {args.batch}, {args.rounds} rounds"
+    )
     worst = check_equal_output(args.batch, args.device)
-    print(f"equal output: largest relative gradient difference vs the reference algorithm "
-          f"{worst:.1e}")
+    print(
+        f"equal output: largest relative gradient difference vs the reference algorithm {worst:.1e}"
+    )
     medians = time_variants(args.rounds, args.batch, args.device)
     base = medians["cross-entropy"]
     print("\n| training step | median ms | vs cross-entropy | peak memory (MiB) |")
@@ -220,8 +224,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{ours}: {medians[ref] / medians[ours]:.2f}x faster than the reference algorithm")
     if args.device == "cpu":
         aten_ms, fold_ms = conv_input_grad_ms(args.batch)
-        print(f"first-convolution input gradient: PyTorch CPU kernel {aten_ms:.1f} ms, "
-              f"fold formulation {fold_ms:.1f} ms")
+        print(
+            f"first-convolution input gradient: PyTorch CPU kernel {aten_ms:.1f} ms, "
+            f"fold formulation {fold_ms:.1f} ms"
+        )
     if worst > 1e-4:
         raise SystemExit(f"outputs differ from the reference algorithm: {worst:.1e}")
 

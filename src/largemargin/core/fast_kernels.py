@@ -4,10 +4,10 @@ The margin at the input layer needs the input gradient of the first convolution.
 convolution with a single input channel (the first layer of any MNIST network), PyTorch's CPU
 kernel for that gradient (oneDNN backward-data) costs several times the convolution itself; the
 same gradient as one matrix product and a ``fold`` (col2im) costs about a third of it (both timed
-by ``python benchmarks/bench_step.py``, table in docs/benchmarks.md). The mode below swaps in that formulation for
-exactly this case, only while the margin's gradient pass runs; every other operation, and every
-other device or dtype, goes to PyTorch unchanged. It sits below autograd, so second-order
-gradients still use PyTorch's own derivative of the convolution backward.
+by ``python benchmarks/bench_step.py``, table in docs/benchmarks.md). The mode below swaps in
+that formulation for exactly this case, only while the margin's gradient pass runs; every other
+operation, and every other device or dtype, goes to PyTorch unchanged. It sits below autograd,
+so second-order gradients still use PyTorch's own derivative of the convolution backward.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class FastConvInputGrad(TorchDispatchMode):
         kwargs = kwargs or {}
         if func is _CONV_BACKWARD and _single_channel_input_grad_only(args, kwargs):
             grad_out, inp, weight, _, stride, padding, dilation = args[:7]
-            grad_in = conv_input_grad_by_fold(grad_out, inp.shape, weight, stride, padding,
-                                              dilation)
+            grad_in = conv_input_grad_by_fold(
+                grad_out, inp.shape, weight, stride, padding, dilation
+            )
             return grad_in, None, None
         return func(*args, **kwargs)
