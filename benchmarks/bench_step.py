@@ -4,8 +4,8 @@ The reference MNIST network (GUIDE.md), train mode, batch 128, margin on the inp
 blocks, p = inf with norm_scale="dim", k = 1 unless stated. Every variant runs the same SGD step;
 variants are interleaved round by round so machine noise hits them alike, and the median step
 time of each is reported as a ratio to cross-entropy. Peak memory: the CUDA allocator's peak on a
-GPU; on the CPU the peak resident set of a fresh process running only that variant, above the
-same process's resident set before its first step.
+GPU; on the CPU (Linux) the peak resident set of a fresh process running only that variant
+(glibc told to return large blocks at once), above its resident set after a warm-up step.
 
     python benchmarks/bench_step.py [--rounds 30] [--batch 128] [--device cpu|cuda]
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -151,7 +151,11 @@ def peak_memory_mib(name: str, batch: int, device: str) -> float:
         "import bench_step as b;"
         f"print(json.dumps(b._measure_peak({name!r}, {batch}, {device!r})))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Large blocks straight from mmap and back on free, so the resident set follows live memory.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -164,34 +168,21 @@ def _measure_peak(name: str, batch: int, device: str) -> float:
         base = torch.cuda.memory_allocated()
         step(fn, model, opt, x, y)
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step(fn, model, opt, x, y)  # warm-up: allocator caches and optimizer state exist
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak resident set (Linux)
+        f.write("5")
+    base = _status_kib("VmRSS")
     for _ in range(2):
         step(fn, model, opt, x, y)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    return (_status_kib("VmHWM") - base) / 1024
 
 
-def conv_input_grad_ms(batch: int, repeats: int = 20) -> tuple[float, float]:
-    """Median ms of the reference network's first-convolution input gradient: PyTorch's CPU
-    kernel vs the fold formulation used by largemargin.core.fast_kernels."""
-    from largemargin.core.fast_kernels import conv_input_grad_by_fold
-
-    x = torch.rand(batch, 1, 28, 28)
-    w = torch.randn(32, 1, 5, 5)
-    g = torch.randn(batch, 32, 28, 28)
-    args = ([1, 1], [2, 2], [1, 1])
-    kernels = {
-        "aten": lambda: torch.ops.aten.convolution_backward(
-            g, x, w, None, *args, False, [0, 0], 1, [True, False, False]
-        ),
-        "fold": lambda: conv_input_grad_by_fold(g, x.shape, w, *args),
-    }
-    times: dict[str, list[float]] = {k: [] for k in kernels}
-    for _ in range(repeats + 2):
-        for name, fn in kernels.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return tuple(statistics.median(times[k][2:]) * 1e3 for k in kernels)  # type: ignore[return-value]
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def main(argv: list[str] | None = None) -> None:
