@@ -185,6 +185,31 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def conv_input_grad_ms(batch: int, repeats: int = 20) -> tuple[float, float]:
+    """Median ms of the reference network's first-convolution input gradient: PyTorch's CPU
+    kernel vs the fold formulation used by largemargin.core.fast_kernels."""
+    from largemargin.core.fast_kernels import conv_input_grad_by_fold
+
+    x = torch.rand(batch, 1, 28, 28)
+    w = torch.randn(32, 1, 5, 5)
+    g = torch.randn(batch, 32, 28, 28)
+    args = ([1, 1], [2, 2], [1, 1])
+    kernels = {
+        "aten": lambda: torch.ops.aten.convolution_backward(
+            g, x, w, None, *args, False, [0, 0], 1, [True, False, False]
+        ),
+        "fold": lambda: conv_input_grad_by_fold(g, x.shape, w, *args),
+    }
+    times: dict[str, list[float]] = {k: [] for k in kernels}
+    for _ in range(repeats + 2):
+        for name, fn in kernels.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    aten_ms, fold_ms = (statistics.median(times[k][2:]) * 1e3 for k in kernels)
+    return aten_ms, fold_ms
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
