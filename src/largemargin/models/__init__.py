@@ -1,0 +1,20 @@
+"""Models: the paper's MNIST network, CIFAR ResNets and WRNs, torchvision and user models.
+
+Build any of them with ``build_model(name, num_classes)``; ``default_margin_layers(name)`` gives
+the layers to put a margin on (``"input"`` is the input tensor, other names are those of
+``model.named_modules()``); ``largemargin.check_layer_names`` checks a list of such names.
+"""
+
+from largemargin.models.cifar_resnet import CifarResNet
+from largemargin.models.mnist_reference import MnistReference
+from largemargin.models.registry import build_model, default_margin_layers, list_models
+from largemargin.models.wide_resnet import WideResNet
+
+__all__ = [
+    "CifarResNet",
+    "MnistReference",
+    "WideResNet",
+    "build_model",
+    "default_margin_layers",
+    "list_models",
+]
