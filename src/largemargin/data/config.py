@@ -70,9 +70,9 @@ class DataConfig:
 
     name: str = "mnist-subset"
     data_dir: str | None = None
-    train_subset: float | int | None = None
+    train_subset: int | float | None = None
     label_noise: float = 0.0
-    val_split: float | int = 0
+    val_split: int | float = 0
     seed: int = 0
     image_size: int | None = None
     augment: str | None = None

@@ -1,0 +1,95 @@
+"""Argument checks shared by the attacks; each raises ValueError naming the argument."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+#: The two perturbation norms the attacks support, by their canonical names.
+NORMS = ("inf", "2")
+
+
+def check_norm(norm: str | float) -> str:
+    """Return ``"inf"`` or ``"2"``; accepts ``"inf"``, ``float("inf")``, ``2`` and ``"2"``."""
+    if isinstance(norm, str):
+        name = norm.strip().lower()
+    elif isinstance(norm, numbers.Real) and not isinstance(norm, bool):
+        name = "inf" if norm == math.inf else ("2" if norm == 2 else repr(norm))
+    else:
+        name = repr(norm)
+    if name not in NORMS:
+        raise ValueError(f"norm must be 'inf' or 2 (the l-inf or l2 ball), got {norm!r}")
+    return name
+
+
+def check_eps(eps: float) -> float:
+    """Return ``eps`` as a float; it must be a finite number >= 0 (input units)."""
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, numbers.Real)
+        or not math.isfinite(eps)
+        or eps < 0
+    ):
+        raise ValueError(f"eps must be a finite number >= 0 (in input units), got {eps!r}")
+    return float(eps)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """Return ``value``; it must be an int >= 1 (``steps``, ``restarts``, ``batch_size``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def check_step_size(step_size: float) -> float:
+    """Return ``step_size`` as a float; it must be a finite number > 0 (input units)."""
+    if (
+        isinstance(step_size, bool)
+        or not isinstance(step_size, numbers.Real)
+        or not math.isfinite(step_size)
+        or step_size <= 0
+    ):
+        raise ValueError(
+            f"step_size must be a finite number > 0 (in input units), got {step_size!r}"
+        )
+    return float(step_size)
+
+
+def check_batch(x: torch.Tensor, y: torch.Tensor, clip_min: float, clip_max: float) -> torch.Tensor:
+    """Check a batch and its valid input range; return ``y`` as int64 class indices.
+
+    ``x`` is a floating tensor of shape (N, ...) whose values lie in [clip_min, clip_max];
+    ``y`` is an integer tensor of shape (N,). ``clip_min`` < ``clip_max``; either may be
+    infinite (no bound on that side).
+    """
+    if math.isnan(clip_min) or math.isnan(clip_max) or clip_min >= clip_max:
+        raise ValueError(
+            f"clip_min must be < clip_max (the valid input range), got clip_min={clip_min!r}, "
+            f"clip_max={clip_max!r}"
+        )
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1:
+        raise ValueError(
+            "x must be a floating tensor of shape (N, ...), got "
+            + (f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else repr(x))
+        )
+    if (
+        not isinstance(y, torch.Tensor)
+        or y.is_floating_point()
+        or y.is_complex()
+        or y.dtype == torch.bool
+        or y.shape != x.shape[:1]
+    ):
+        raise ValueError(
+            f"y must be an integer tensor of shape ({x.shape[0]},) matching x of shape "
+            f"{tuple(x.shape)}, got "
+            + (f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else repr(y))
+        )
+    if not ((x >= clip_min) & (x <= clip_max)).all():
+        raise ValueError(
+            f"x must lie in [clip_min, clip_max] = [{clip_min}, {clip_max}] (NaN nowhere), got "
+            f"values in [{x.min().item()}, {x.max().item()}]; pass the range of your inputs as "
+            "clip_min/clip_max"
+        )
+    return y.long()

@@ -1,0 +1,1 @@
+"""Experiments built on training: the offline demo (and the paper's experiments)."""

@@ -1,0 +1,230 @@
+"""Every setting of a training run, in one visible place, checked before training starts.
+
+A run is a ``RunConfig``: data (``largemargin.data.DataConfig``), model, loss, optimiser and
+trainer sections. The CLI builds it from a YAML file and/or flags (``--loss.gamma 100``); the run
+folder gets the resolved config back as ``config.yaml``. Defaults are the paper's MNIST recipe
+(GUIDE.md) on the packaged MNIST subset, with a short epoch budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from largemargin.core.options import MarginOptions
+from largemargin.data import DataConfig
+
+LOSSES = ("cross_entropy", "hinge", "large_margin")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
+
+
+def _fail(argument: str, value: object, expected: str) -> ValueError:
+    return ValueError(f"{argument}={value!r}: expected {expected}")
+
+
+@dataclass
+class ModelConfig:
+    """``name``: a built-in model, a torchvision model or ``package.module:factory``
+    (``largemargin.models.list_models()``); ``margin_layers``: module names (plus "input") to
+    put the margin on, None for the model's default; ``kwargs``: extra constructor arguments."""
+
+    name: str = "mnist_reference"
+    margin_layers: list[str] | None = None
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    """The training objective.
+
+    ``kind``: "large_margin" (Elsayed et al.; every option of ``largemargin.large_margin_loss``
+    below), "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer, margin
+    ``hinge_margin`` in logit units). ``cross_entropy_weight`` adds that multiple of the
+    cross-entropy to the large margin loss (the reference recipe uses 0). ``margin_scale``
+    divides the large margin loss before it is added (1 keeps the paper's scale: with
+    gamma = 10000 the loss is about gamma and its gradient is that of -d).
+    """
+
+    kind: Literal["cross_entropy", "hinge", "large_margin"] = "large_margin"
+    gamma: float | list[float] = 10000.0
+    alpha: float = 4.0
+    top_k: int = 1
+    norm: float | str = "inf"
+    epsilon: float = 1e-6
+    second_order: bool = False
+    aggregation: Literal["min", "sum"] = "min"
+    norm_scale: str | list[float] | None = "dim"
+    score: Literal["prob", "logit"] = "prob"
+    cross_entropy_weight: float = 0.0
+    margin_scale: float = 1.0
+    hinge_margin: float = 1.0
+
+    def margin_options(self) -> dict:
+        """Keyword arguments for ``largemargin.LargeMarginLoss``."""
+        return dict(
+            gamma=self.gamma,
+            alpha=self.alpha,
+            top_k=self.top_k,
+            norm=self.norm,
+            epsilon=self.epsilon,
+            second_order=self.second_order,
+            aggregation=self.aggregation,
+            norm_scale=self.norm_scale,
+            score=self.score,
+        )
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule.
+
+    ``weight_decay`` is L2 regularisation added to the loss as 0.5 * weight_decay * ||w||^2 over
+    every trainable parameter (the reference code's convention), logged as its own term.
+    ``schedule``: "constant"; "staircase" (lr * decay_rate ** floor(step / decay_steps), the
+    reference); "cosine" (to 0 over the run); "onecycle" (warm-up then cosine; ``lr`` is the peak).
+    ``grad_clip_norm``: clip the global gradient norm (None: off). ``eps`` is the optimiser's
+    epsilon (RMSProp 1e-2 in the reference recipe).
+    """
+
+    name: Literal["sgd", "rmsprop", "adam", "adamw"] = "rmsprop"
+    lr: float = 0.1
+    momentum: float = 0.9
+    eps: float = 1e-2
+    weight_decay: float = 5e-4
+    schedule: Literal["constant", "staircase", "cosine", "onecycle"] = "staircase"
+    decay_rate: float = 0.96
+    decay_steps: int = 2000
+    grad_clip_norm: float | None = 5.0
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning trainer settings.
+
+    ``epochs`` / ``max_steps`` (-1: no limit) / ``max_time`` ("DD:HH:MM:SS", None: no limit)
+    bound the run; ``precision``: "32-true", "bf16-mixed", "16-mixed", ...; ``accelerator``,
+    ``devices``, ``num_nodes`` and ``strategy`` as in Lightning (torchrun and SLURM launches
+    are detected by Lightning). ``log_margin_every_n_steps`` logs the mean first-order margin
+    per layer for losses that do not compute it anyway (0: never).
+    """
+
+    epochs: int = 10
+    max_steps: int = -1
+    max_time: str | None = None
+    batch_size: int = 256
+    eval_batch_size: int = 1000
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_every_n_steps: int = 20
+    log_margin_every_n_steps: int = 50
+    check_val_every_n_epoch: int = 1
+    progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class RunConfig:
+    """One training run. ``run_dir``/``name`` is its folder (``name`` None: a timestamp and the
+    loss kind); ``resume``: a checkpoint path, or "last" for this run folder's last checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    run_dir: str = "runs"
+    name: str | None = None
+    resume: str | None = None
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ValueError naming the first bad setting; run before any data or model is built."""
+    loss = cfg.loss
+    if loss.kind not in LOSSES:
+        raise _fail("loss.kind", loss.kind, f"one of {LOSSES}")
+    if loss.kind == "large_margin":
+        MarginOptions.create(**loss.margin_options())  # every margin option, checked
+    for name in ("cross_entropy_weight",):
+        value = getattr(loss, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise _fail(f"loss.{name}", value, "a finite number >= 0")
+    for name in ("margin_scale", "hinge_margin"):
+        value = getattr(loss, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise _fail(f"loss.{name}", value, "a finite number > 0")
+    opt = cfg.optim
+    if opt.name not in OPTIMIZERS:
+        raise _fail("optim.name", opt.name, f"one of {OPTIMIZERS}")
+    if opt.schedule not in SCHEDULES:
+        raise _fail("optim.schedule", opt.schedule, f"one of {SCHEDULES}")
+    for name in ("lr", "eps"):
+        if not getattr(opt, name) > 0:
+            raise _fail(f"optim.{name}", getattr(opt, name), "a number > 0")
+    if not 0 <= opt.momentum < 1:
+        raise _fail("optim.momentum", opt.momentum, "a number in [0, 1)")
+    if not opt.weight_decay >= 0:
+        raise _fail("optim.weight_decay", opt.weight_decay, "a number >= 0")
+    if not 0 < opt.decay_rate <= 1:
+        raise _fail("optim.decay_rate", opt.decay_rate, "a number in (0, 1]")
+    if opt.decay_steps < 1:
+        raise _fail("optim.decay_steps", opt.decay_steps, "an int >= 1")
+    if opt.grad_clip_norm is not None and not opt.grad_clip_norm > 0:
+        raise _fail("optim.grad_clip_norm", opt.grad_clip_norm, "None or a number > 0")
+    tr = cfg.trainer
+    if tr.epochs < 1:
+        raise _fail("trainer.epochs", tr.epochs, "an int >= 1")
+    for name in ("batch_size", "eval_batch_size", "log_every_n_steps", "check_val_every_n_epoch"):
+        if getattr(tr, name) < 1:
+            raise _fail(f"trainer.{name}", getattr(tr, name), "an int >= 1")
+    if tr.num_workers < 0:
+        raise _fail("trainer.num_workers", tr.num_workers, "an int >= 0")
+    if tr.log_margin_every_n_steps < 0:
+        raise _fail("trainer.log_margin_every_n_steps", tr.log_margin_every_n_steps, "an int >= 0")
+    if cfg.seed < 0:
+        raise _fail("seed", cfg.seed, "an int >= 0")
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "trainer": TrainerConfig,
+}
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    """Plain nested dict of the config (YAML/JSON ready)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(values: dict) -> RunConfig:
+    """Build a ``RunConfig`` from a nested dict; unknown keys raise ValueError naming them."""
+    if not isinstance(values, dict):
+        raise TypeError(f"config must be a mapping, got {type(values).__name__}")
+    top = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(values) - top)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(top)}")
+    kwargs = {}
+    for key, value in values.items():
+        section = _SECTIONS.get(key)
+        if section is None:
+            kwargs[key] = value
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a mapping of settings, got {value!r}")
+        names = {f.name for f in dataclasses.fields(section)}
+        bad = sorted(set(value) - names)
+        if bad:
+            raise ValueError(f"unknown key(s) {bad} in {key}; valid keys: {sorted(names)}")
+        kwargs[key] = section(**value)
+    return RunConfig(**kwargs)

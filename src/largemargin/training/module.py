@@ -1,0 +1,122 @@
+"""The Lightning module: one classifier, one objective, the metrics the paper cares about."""
+
+from __future__ import annotations
+
+import random
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+import largemargin as lm
+from largemargin.training.config import LossConfig, OptimConfig
+from largemargin.training.objective import Objective
+from largemargin.training.optim import build_optimizer, build_schedule
+
+
+class MarginClassifier(L.LightningModule):
+    """Trains ``model`` with the objective of ``loss`` and logs, per step and per epoch:
+    every loss term, accuracy, and the mean first-order margin of each margin layer
+    (``train/margin/<layer>``, ``val/margin/<layer>``, in that layer's units and lp norm).
+
+    Backpropagates to the parameters only, so naming the "input" layer costs no input gradient.
+    Checkpoints carry the RNG states, so a resumed run continues exactly.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: LossConfig,
+        optim: OptimConfig,
+        margin_layers: list[str],
+        *,
+        total_steps: int,
+        log_margin_every_n_steps: int = 50,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_cfg = loss
+        self.optim_cfg = optim
+        self.margin_layers = lm.check_layer_names(model, margin_layers)
+        self.objective = Objective(loss, self.margin_layers, optim.weight_decay)
+        self.total_steps = total_steps
+        self.log_margin_every_n_steps = log_margin_every_n_steps
+        self.run_config: dict | None = None  # saved into checkpoints, to rebuild the model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        every = self.log_margin_every_n_steps
+        measure = every > 0 and self.global_step % every == 0
+        terms = self.objective(self.model, x, y, measure_margin=measure)
+        batch_size = len(y)
+        log = dict(on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=False)
+        self.log("train/loss", terms.total.detach(), prog_bar=True, **log)
+        for name, value in terms.parts.items():
+            self.log(f"train/{name}", value.detach(), **log)
+        acc = (terms.logits.detach().argmax(1) == y).float().mean()
+        self.log("train/acc", acc, prog_bar=True, **log)
+        for name, value in terms.margins.items():
+            self.log(
+                f"train/margin/{name}", value, on_step=True, on_epoch=False, batch_size=batch_size
+            )
+        return terms.total
+
+    def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
+        params = [p for p in self.parameters() if p.requires_grad]
+        loss.backward(*args, inputs=params, **kwargs)
+
+    def _evaluate(self, batch, stage: str) -> None:
+        x, y = batch
+        with torch.enable_grad():  # the first-order margin needs gradients, even in eval
+            logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
+            margins = self.objective.measure(logits, y, layers)
+        logits = logits.detach()
+        n = len(y)
+        self.log(
+            f"{stage}/acc",
+            (logits.argmax(1) == y).float().mean(),
+            prog_bar=True,
+            batch_size=n,
+            sync_dist=True,
+        )
+        self.log(
+            f"{stage}/cross_entropy",
+            nn.functional.cross_entropy(logits, y),
+            batch_size=n,
+            sync_dist=True,
+        )
+        for name, value in margins.items():
+            self.log(f"{stage}/margin/{name}", value, batch_size=n, sync_dist=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.optim_cfg, self.model)
+        schedule = build_schedule(self.optim_cfg, optimizer, self.total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["largemargin_config"] = self.run_config
+        name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global RNG)
+        checkpoint["rng_states"] = {  # plain types, so weights-only loading accepts them
+            "torch": torch.get_rng_state(),
+            "numpy": (name, keys.tolist(), pos, has_gauss, cached),
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states is not None:
+            torch.set_rng_state(states["torch"])
+            name, keys, pos, has_gauss, cached = states["numpy"]
+            keys = np.array(keys, dtype=np.uint32)
+            np.random.set_state((name, keys, pos, has_gauss, cached))  # noqa: NPY002
+            random.setstate(states["python"])

@@ -1,0 +1,204 @@
+"""Train one model from a ``RunConfig``: one folder per run with its config, metrics,
+checkpoints and logs.
+
+Run folder layout::
+
+    <run_dir>/<name>/config.yaml        the resolved config, plus the data record
+    <run_dir>/<name>/metrics.json       final metrics (test accuracy and margins, timing)
+    <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
+                                        per launch: a resumed run adds the next)
+    <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
+    <run_dir>/<name>/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from largemargin.core import check_layer_names
+from largemargin.data import build_datasets
+from largemargin.models import build_model, default_margin_layers
+from largemargin.training.config import RunConfig, to_dict, validate
+from largemargin.training.loaders import BundleDataModule
+from largemargin.training.module import MarginClassifier
+from largemargin.training.timing import StepTimer
+
+_NAME_VAR = "LARGEMARGIN_RUN_NAME"
+
+
+@dataclass
+class RunResult:
+    """Where the run went and what it measured (the content of metrics.json)."""
+
+    folder: Path
+    metrics: dict
+    module: MarginClassifier
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so a
+    crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run_name(cfg: RunConfig) -> str:
+    """The run's folder name. Processes of one distributed run must agree on it: a launch by
+    torchrun or SLURM needs an explicit ``name``; a single-node launch by Lightning hands rank 0's
+    name to the processes it starts through the environment."""
+    if cfg.name:
+        return cfg.name
+    if os.environ.get(_NAME_VAR):
+        return os.environ[_NAME_VAR]
+    if int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))) > 1:
+        raise ValueError(
+            "name=None: a run launched on several processes (torchrun, SLURM) needs "
+            "an explicit name, so that every process writes to the same folder"
+        )
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.loss.kind}"
+    os.environ[_NAME_VAR] = name
+    return name
+
+
+def _run_folder(cfg: RunConfig) -> Path:
+    folder = Path(cfg.run_dir) / _run_name(cfg)
+    fresh = cfg.resume is None and rank_zero_only.rank == 0
+    if fresh and folder.exists() and any(folder.iterdir()):
+        raise ValueError(
+            f"run folder {folder} already exists: choose another name, or resume it with "
+            "resume='last'"
+        )
+    return folder
+
+
+def _resume_path(cfg: RunConfig, folder: Path) -> str | None:
+    if cfg.resume is None:
+        return None
+    path = folder / "checkpoints" / "last.ckpt" if cfg.resume == "last" else Path(cfg.resume)
+    if not path.is_file():
+        raise ValueError(f"resume={cfg.resume!r}: no checkpoint at {path}")
+    return str(path)
+
+
+def prepare(cfg: RunConfig):
+    """Check the config, load the data and build the model: every error a run can meet before
+    training starts. Returns (bundle, model, margin layers)."""
+    validate(cfg)
+    bundle = build_datasets(cfg.data)
+    model = build_model(
+        cfg.model.name,
+        num_classes=bundle.num_classes,
+        in_channels=bundle.input_shape[0],
+        **cfg.model.kwargs,
+    )
+    layers = check_layer_names(
+        model, cfg.model.margin_layers or default_margin_layers(cfg.model.name)
+    )
+    return bundle, model, layers
+
+
+def train(cfg: RunConfig) -> RunResult:
+    """Train, test and record one run; returns its folder and final metrics."""
+    bundle, model, layers = prepare(cfg)
+    folder = _run_folder(cfg)
+    ckpt_path = _resume_path(cfg, folder)
+    record = to_dict(cfg)
+    record["data_info"] = bundle.info
+    record["model_shape"] = {
+        "num_classes": bundle.num_classes,
+        "in_channels": bundle.input_shape[0],
+    }
+    if rank_zero_only.rank == 0:  # other processes of a distributed run write nothing here
+        write_atomic(folder / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    tr = cfg.trainer
+    world = _world_size(tr)
+    steps_per_epoch = math.ceil(len(bundle.train) / (tr.batch_size * world))
+    total_steps = tr.max_steps if tr.max_steps > 0 else tr.epochs * steps_per_epoch
+    module = MarginClassifier(
+        model,
+        cfg.loss,
+        cfg.optim,
+        list(layers),
+        total_steps=total_steps,
+        log_margin_every_n_steps=tr.log_margin_every_n_steps,
+    )
+    module.run_config = record
+    data = BundleDataModule(
+        bundle,
+        batch_size=tr.batch_size,
+        eval_batch_size=tr.eval_batch_size,
+        num_workers=tr.num_workers,
+        seed=cfg.seed,
+    )
+    timer = StepTimer()
+    trainer = L.Trainer(
+        default_root_dir=folder,
+        max_epochs=tr.epochs,
+        max_steps=tr.max_steps,
+        max_time=tr.max_time,
+        accelerator=tr.accelerator,
+        devices=tr.devices,
+        num_nodes=tr.num_nodes,
+        strategy=tr.strategy,
+        precision=tr.precision,
+        gradient_clip_val=cfg.optim.grad_clip_norm,
+        gradient_clip_algorithm="norm",
+        log_every_n_steps=tr.log_every_n_steps,
+        check_val_every_n_epoch=tr.check_val_every_n_epoch,
+        enable_progress_bar=tr.progress_bar,
+        enable_model_summary=False,
+        deterministic=tr.deterministic,
+        inference_mode=False,  # validation measures margins, which needs gradients
+        num_sanity_val_steps=0,
+        logger=[
+            CSVLogger(folder, name="logs"),
+            TensorBoardLogger(folder, name="tensorboard"),
+        ],
+        callbacks=[
+            ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True, save_top_k=0),
+            timer,
+        ],
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    train_seconds = time.perf_counter() - start
+    tested = trainer.test(module, datamodule=data, verbose=False)[0]
+    metrics = {
+        "test": {k.removeprefix("test/"): float(v) for k, v in tested.items()},
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": train_seconds,
+        **timer.summary(),
+    }
+    if trainer.is_global_zero:
+        write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return RunResult(folder=folder, metrics=metrics, module=module)
+
+
+def _world_size(tr) -> int:
+    devices = tr.devices
+    per_node = devices if isinstance(devices, int) and devices > 0 else 1
+    return per_node * tr.num_nodes

@@ -1,0 +1,95 @@
+"""The `largemargin` command: version, help with defaults, clear errors, train/evaluate/demo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from largemargin import __version__
+from largemargin.cli.main import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_train_help_lists_every_setting_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for fragment in (
+        "--loss.gamma",
+        "default: 10000.0",
+        "--data.label_noise",
+        "--trainer.devices",
+        "--optim.schedule",
+        "--config",
+        "--resume",
+    ):
+        assert fragment in out
+
+
+def test_unknown_flag_is_rejected_before_training(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--loss.gama", "3"])
+    assert info.value.code == 2
+    assert "--loss.gama" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--data.label_noise", "2"], "label_noise=2.0: expected a fraction in [0, 1]"),
+        (["--model.margin_layers", "[input, block9]"], "unknown layer name(s) ['block9']"),
+        (["--loss.alpha", "0"], "alpha must be a finite number > 0"),
+    ],
+)
+def test_invalid_settings_give_one_clear_message(tmp_path, capsys, flags, fragment):
+    code = main(["train", "--run_dir", str(tmp_path), *flags])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("largemargin train: error:") and fragment in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yaml_config_then_flags(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "data: {train_subset: 50, val_split: 50}\n"
+        "optim: {name: sgd, lr: 0.01}\n"
+        "trainer: {epochs: 1, batch_size: 25, progress_bar: false}\n"
+    )
+    code = main(
+        [
+            "train",
+            "--config",
+            str(config),
+            "--trainer.batch_size",
+            "50",
+            "--run_dir",
+            str(tmp_path),
+            "--name",
+            "cli",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "run folder:" in out
+    metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert metrics["steps"] == 1  # 50 images, batch 50 from the flag over the file's 25
+    ckpt = tmp_path / "cli" / "checkpoints" / "last.ckpt"
+    assert main(["evaluate", str(ckpt)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["examples"] == 3000 and report["accuracy"] == pytest.approx(
+        metrics["test"]["acc"], abs=1e-6
+    )
+    assert set(report["mean_margin"]) == {"input", "block1", "block2"}
+
+
+def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope.ckpt")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Run configs: round trip, unknown keys and bad values caught before any training."""
+
+from __future__ import annotations
+
+import pytest
+
+from largemargin.training import RunConfig, from_dict, to_dict, validate
+from largemargin.training.config import LossConfig, OptimConfig, TrainerConfig
+
+
+def test_round_trip_through_a_dict():
+    cfg = RunConfig(loss=LossConfig(gamma=[1.0, 2.0, 3.0], top_k=2), seed=3)
+    again = from_dict(to_dict(cfg))
+    assert again == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"lossy": {}}, "unknown config key(s) ['lossy']"),
+        ({"loss": {"gama": 1.0}}, "unknown key(s) ['gama'] in loss"),
+        ({"trainer": 3}, "trainer: expected a mapping"),
+    ],
+)
+def test_unknown_keys_are_named(values, fragment):
+    with pytest.raises(ValueError) as info:
+        from_dict(values)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "fragment"),
+    [
+        (RunConfig(loss=LossConfig(kind="focal")), "loss.kind='focal'"),
+        (RunConfig(loss=LossConfig(alpha=0.0)), "alpha must be"),
+        (RunConfig(loss=LossConfig(norm=0.5)), "norm must be >= 1"),
+        (RunConfig(loss=LossConfig(cross_entropy_weight=-1.0)), "loss.cross_entropy_weight"),
+        (RunConfig(optim=OptimConfig(lr=0.0)), "optim.lr=0.0"),
+        (RunConfig(optim=OptimConfig(name="lbfgs")), "optim.name='lbfgs'"),
+        (RunConfig(optim=OptimConfig(momentum=1.0)), "optim.momentum"),
+        (RunConfig(trainer=TrainerConfig(epochs=0)), "trainer.epochs=0"),
+        (RunConfig(trainer=TrainerConfig(batch_size=0)), "trainer.batch_size=0"),
+        (RunConfig(seed=-1), "seed=-1"),
+    ],
+)
+def test_bad_values_are_named(cfg, fragment):
+    with pytest.raises(ValueError) as info:
+        validate(cfg)
+    assert fragment in str(info.value)

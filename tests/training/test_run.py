@@ -1,0 +1,166 @@
+"""Training runs end to end on the bundled MNIST subset: run folder, resume, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning.fabric.utilities.cloud_io as cloud_io
+import pytest
+import torch
+import yaml
+
+from largemargin.data import DataConfig, DataNotFoundError
+from largemargin.training import (
+    LossConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrainerConfig,
+    from_dict,
+    train,
+)
+
+
+def tiny(tmp_path: Path, name: str, **overrides) -> RunConfig:
+    values = dict(
+        data=DataConfig(train_subset=100, val_split=100),
+        optim=OptimConfig(name="sgd", lr=0.01),
+        trainer=TrainerConfig(
+            epochs=2,
+            batch_size=50,
+            eval_batch_size=1000,
+            progress_bar=False,
+            log_margin_every_n_steps=1,
+            log_every_n_steps=1,
+        ),
+        run_dir=str(tmp_path),
+        name=name,
+    )
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def _weights(result) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in result.module.model.state_dict().items()}
+
+
+def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
+    cfg = tiny(tmp_path, "run")
+    result = train(cfg)
+    folder = tmp_path / "run"
+    assert result.folder == folder
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    assert saved["data_info"]["protocols"]["train_subset"]["count"] == 100
+    assert saved.pop("model_shape") == {"num_classes": 10, "in_channels": 1}
+    saved.pop("data_info")
+    assert from_dict(saved) == cfg
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["acc"] <= 1.0
+    assert set(metrics["test"]) >= {"margin/input", "margin/block1", "margin/block2"}
+    assert metrics["steps"] == 4 and 0.0 <= metrics["data_wait_share"] < 1.0
+    header = (folder / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    for column in (
+        "train/margin_step",
+        "train/weight_decay_step",
+        "train/acc_step",
+        "train/margin/input",
+        "val/acc",
+        "val/margin/block2",
+    ):
+        assert column in header
+    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    assert list((folder / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train(tiny(tmp_path, "straight"))
+    train(
+        tiny(
+            tmp_path, "resumed", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False)
+        )
+    )
+    resumed = train(
+        tiny(
+            tmp_path,
+            "resumed",
+            resume="last",
+            trainer=TrainerConfig(epochs=2, batch_size=50, progress_bar=False),
+        )
+    )
+    assert resumed.metrics["steps"] == straight.metrics["steps"] == 4
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    result = train(
+        tiny(tmp_path, "run", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
+    )
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    before = path.read_bytes()
+
+    class Interrupted(Exception):
+        pass
+
+    class FailingFile:
+        """Writes half of the data, then the process 'dies'."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.real.__exit__(*exc)
+
+        def write(self, data):
+            self.real.write(data[: len(data) // 2])
+            raise Interrupted
+
+    real_open = cloud_io.fsspec.core.url_to_fs
+
+    def failing_url_to_fs(url, **kwargs):
+        fs, path_ = real_open(url, **kwargs)
+        original = fs.open
+        monkeypatch.setattr(fs, "open", lambda *a, **k: FailingFile(original(*a, **k)))
+        return fs, path_
+
+    monkeypatch.setattr(cloud_io.fsspec.core, "url_to_fs", failing_url_to_fs)
+    with pytest.raises(Interrupted):
+        result.module.trainer.save_checkpoint(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "hinge"])
+def test_other_losses_train(tmp_path, kind):
+    result = train(tiny(tmp_path, kind, loss=LossConfig(kind=kind)))
+    assert result.metrics["steps"] == 4
+
+
+def test_bad_layer_name_fails_before_any_folder_is_made(tmp_path):
+    cfg = tiny(tmp_path, "bad", model=ModelConfig(margin_layers=["input", "block9"]))
+    with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['block9'\].*block2"):
+        train(cfg)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_missing_dataset_fails_before_any_folder_is_made(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cfg = tiny(
+        tmp_path, "nodata", data=DataConfig(name="mnist", data_dir=str(empty), download=False)
+    )
+    with pytest.raises(DataNotFoundError, match="train-images-idx3-ubyte"):
+        train(cfg)
+    assert not (tmp_path / "nodata").exists()
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path):
+    train(
+        tiny(tmp_path, "once", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
+    )
+    with pytest.raises(ValueError, match="already exists"):
+        train(tiny(tmp_path, "once"))
