@@ -1,0 +1,29 @@
+"""Every preset in configs/ is a valid run config whose model has the named margin layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import largemargin as lm
+from largemargin.models import build_model
+from largemargin.training import from_dict, validate
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+def test_presets_exist():
+    names = {p.name for p in CONFIGS}
+    assert {"mnist-reference.yaml", "cifar10-resnet.yaml", "imagenet-resnet50.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_preset_is_valid(path):
+    cfg = from_dict(yaml.safe_load(path.read_text()))
+    validate(cfg)
+    classes = 1000 if cfg.data.name == "folder" else 10
+    model = build_model(cfg.model.name, num_classes=classes, **cfg.model.kwargs)
+    lm.check_layer_names(model, cfg.model.margin_layers)
+    assert "largemargin train --config configs/" + path.name in path.read_text()
