@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_step.py
+	$(PY) benchmarks/bench_training_loop.py
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import torch
 
-
-def per_example(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape per-example ``values`` of shape (N,) to (N, 1, ..., 1) to broadcast on ``like``."""
-    return values.view(-1, *([1] * (like.dim() - 1)))
+from largemargin.torch_utils import per_example
 
 
 def l2_norms(v: torch.Tensor) -> torch.Tensor:

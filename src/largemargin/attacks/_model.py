@@ -1,27 +1,11 @@
-"""The model side of an attack: eval mode for its duration, and the cross-entropy loss and
-its gradient with respect to the input only (never accumulated into parameters' ``.grad``)."""
+"""The model side of an attack: the cross-entropy loss and its gradient with respect to the
+input only (never accumulated into parameters' ``.grad``)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule of ``model`` in eval mode; restore each one's own previous mode
-    on exit, even on exception (so a model with, say, frozen batch norm stays that way)."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def loss_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

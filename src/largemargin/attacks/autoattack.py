@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._model import eval_mode
+from largemargin.torch_utils import eval_mode
+
 from ._validate import check_batch, check_eps, check_norm
 
 _TORCHATTACKS_NORM = {"inf": "Linf", "2": "L2"}

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._model import eval_mode
+from largemargin.torch_utils import eval_mode
+
 from ._validate import check_eps, check_positive_int
 from .autoattack import autoattack
 from .gradient_sign import fgsm, iterative_fgsm

@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from largemargin.torch_utils import eval_mode
+
 from ._ascent import projected_ascent
-from ._model import eval_mode
 from ._validate import check_batch, check_eps, check_norm, check_positive_int, check_step_size
 
 

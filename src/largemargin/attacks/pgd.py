@@ -14,9 +14,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from largemargin.torch_utils import eval_mode, per_example
+
 from ._ascent import projected_ascent
-from ._geometry import per_example, random_in_ball
-from ._model import eval_mode, loss_and_error
+from ._geometry import random_in_ball
+from ._model import loss_and_error
 from ._validate import check_batch, check_eps, check_norm, check_positive_int, check_step_size
 
 

@@ -1,0 +1,29 @@
+"""Margin analysis: measure, compare and plot the margins of trained models.
+
+- ``first_order_margins``: the linearised distance to the boundary at any named layers, per
+  example, over a dataset (what the large margin loss optimises).
+- ``true_margins``: the smallest flipping input perturbation found (DeepFool, then bisection),
+  per example, in l2, l-inf or any lp norm with p > 1.
+- ``compare_margins``: rank correlation and ratio statistics of the two.
+- ``plot_margin_cdfs``, ``plot_margin_agreement``, ``toy_boundary_figure``: PNG figures.
+
+Depends on torch, numpy, matplotlib and ``largemargin.core`` only.
+"""
+
+from largemargin.analysis.agreement import compare_margins
+from largemargin.analysis.first_order import first_order_margins
+from largemargin.analysis.plots import plot_margin_agreement, plot_margin_cdfs, save_figure
+from largemargin.analysis.toy import toy_boundary_figure
+from largemargin.analysis.true_margin import deepfool, shrink_to_boundary, true_margins
+
+__all__ = [
+    "compare_margins",
+    "deepfool",
+    "first_order_margins",
+    "plot_margin_agreement",
+    "plot_margin_cdfs",
+    "save_figure",
+    "shrink_to_boundary",
+    "toy_boundary_figure",
+    "true_margins",
+]
