@@ -164,3 +164,22 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
     )
     with pytest.raises(ValueError, match="already exists"):
         train(tiny(tmp_path, "once"))
+
+
+def test_bf16_mixed_precision_trains_with_finite_margins(tmp_path):
+    result = train(
+        tiny(
+            tmp_path,
+            "bf16",
+            trainer=TrainerConfig(
+                epochs=1,
+                batch_size=50,
+                precision="bf16-mixed",
+                progress_bar=False,
+                log_margin_every_n_steps=1,
+            ),
+        )
+    )
+    test = result.metrics["test"]
+    assert all(value == value and abs(value) != float("inf") for value in test.values())
+    assert result.metrics["steps"] == 2

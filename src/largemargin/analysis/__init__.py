@@ -12,9 +12,10 @@ Depends on torch, numpy, matplotlib and ``largemargin.core`` only.
 
 from largemargin.analysis.agreement import compare_margins
 from largemargin.analysis.first_order import first_order_margins
-from largemargin.analysis.plots import plot_margin_agreement, plot_margin_cdfs, save_figure
+from largemargin.analysis.plots import plot_margin_agreement, plot_margin_cdfs
 from largemargin.analysis.toy import toy_boundary_figure
 from largemargin.analysis.true_margin import deepfool, shrink_to_boundary, true_margins
+from largemargin.files import save_figure
 
 __all__ = [
     "compare_margins",

@@ -1,15 +1,13 @@
 """Margin figures: CDFs per layer across models, and first-order vs true margin.
 
 Figures are drawn on matplotlib ``Figure`` objects rendered by Agg, without pyplot (no display
-needed, no global backend or figure state touched), and written as PNG atomically: to a
-temporary file in the target's folder, then renamed over the target, so a reader never sees a
-half-written file and a failure leaves no temporary file behind.
+needed, no global backend or figure state touched), and written as PNG atomically
+(``largemargin.files.save_figure``).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,21 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from largemargin.analysis.agreement import ArrayLike, as_numpy, compare_margins
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically (creating its folder); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+from largemargin.files import save_figure
 
 
 def plot_margin_cdfs(

@@ -21,9 +21,9 @@ from torch import nn
 
 from largemargin.analysis.agreement import compare_margins
 from largemargin.analysis.first_order import first_order_margins
-from largemargin.analysis.plots import save_figure
 from largemargin.analysis.true_margin import true_margins
 from largemargin.core import large_margin_loss
+from largemargin.files import save_figure
 
 GAMMA = 0.5  # target l2 margin in input units (the moons' gap is about 0.5 to 1)
 ALPHA = 50.0  # large: no training point is dropped as hopelessly misclassified at the start

@@ -1,7 +1,7 @@
 """Write accuracy-under-attack rows to disk: a CSV table and an accuracy-vs-eps plot.
 
-Both writers are atomic: they write a temporary file in the target's folder and move it onto
-the target with ``os.replace``, so the target is either left as it was or fully written.
+Both writers are atomic (``largemargin.files``): the target is either left as it was or fully
+written.
 """
 
 from __future__ import annotations
@@ -9,32 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from largemargin.files import save_figure, write_atomic
+
 Row = Mapping[str, Any]
-
-
-def _write_atomically(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` (creating the folder if needed),
-    flush it to disk, then rename it onto ``path``; on any error remove the temporary file
-    and re-raise. The file gets the usual permissions (0o666 less the umask). Returns path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_csv(rows: Sequence[Row], path: str | os.PathLike) -> Path:
@@ -50,7 +31,7 @@ def write_csv(rows: Sequence[Row], path: str | os.PathLike) -> Path:
     writer = csv.DictWriter(text, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-    return _write_atomically(path, text.getvalue().encode("utf-8"))
+    return write_atomic(path, text.getvalue())
 
 
 def plot_accuracy_vs_eps(
@@ -85,6 +66,4 @@ def plot_accuracy_vs_eps(
     ax.legend()
     if title is not None:
         ax.set_title(title)
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=120)
-    return _write_atomically(path, png.getvalue())
+    return save_figure(fig, path)

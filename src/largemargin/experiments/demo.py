@@ -21,7 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import largemargin as lm
+from largemargin.analysis import plot_margin_cdfs
 from largemargin.data import DataConfig, build_datasets
+from largemargin.files import write_atomic
 from largemargin.training.config import (
     LossConfig,
     ModelConfig,
@@ -29,7 +31,7 @@ from largemargin.training.config import (
     RunConfig,
     TrainerConfig,
 )
-from largemargin.training.run import train, write_atomic
+from largemargin.training.run import train
 
 LAYERS = ["input", "block1", "block2"]
 
@@ -99,7 +101,10 @@ def run_demo(cfg: DemoConfig) -> dict:
     print("\n" + table)
     write_atomic(folder / "results.md", table + "\n")
     write_atomic(folder / "results.json", json.dumps(results, indent=2) + "\n")
-    _plot(margins, folder / "margins.png")
+    plot_margin_cdfs(
+        {k.replace("_", " "): {"input (l-inf, pixels)": m} for k, m in margins.items()},
+        folder / "margins.png",
+    )
     print(
         f"\nrun folders: {folder}/cross_entropy, {folder}/large_margin "
         f"(config.yaml, metrics.json, logs/, tensorboard/, checkpoints/)"
@@ -122,24 +127,3 @@ def _table(cfg: DemoConfig, results: dict[str, dict]) -> str:
             f"{r['median_input_margin_linf']:.4f} | {r['train_seconds']:.0f} |"
         )
     return "\n".join(lines)
-
-
-def _plot(margins: dict[str, torch.Tensor], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for kind, m in margins.items():
-        values = m.sort().values.numpy()
-        ax.plot(values, torch.linspace(0, 1, len(values)).numpy(), label=kind.replace("_", " "))
-    ax.set_xlabel("first-order l-inf input margin (pixels)")
-    ax.set_ylabel("fraction of correct test images")
-    ax.set_title("Margins on the test set")
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from largemargin.core import check_layer_names
 from largemargin.data import build_datasets
+from largemargin.files import write_atomic
 from largemargin.models import build_model, default_margin_layers
 from largemargin.training.config import RunConfig, to_dict, validate
 from largemargin.training.loaders import BundleDataModule
@@ -45,22 +45,6 @@ class RunResult:
     folder: Path
     metrics: dict
     module: MarginClassifier
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so a
-    crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _run_name(cfg: RunConfig) -> str:
