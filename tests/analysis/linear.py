@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from tests.attacks.toy import linear_model
 
-def linear_model(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
-    """nn.Linear with the given weight (C, D) and bias (C,), in weight's dtype."""
-    model = nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
-    with torch.no_grad():
-        model.weight.copy_(weight)
-        model.bias.copy_(bias)
-    return model
+__all__ = ["closed_form", "linear_model"]
 
 
 def closed_form(

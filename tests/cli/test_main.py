@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from largemargin import __version__
 from largemargin.cli.main import main
+from largemargin.data import build_datasets
+from largemargin.training.evaluate import load_checkpoint
 
 
 def test_version(capsys):
@@ -93,3 +96,61 @@ def test_yaml_config_then_flags(tmp_path, capsys):
 def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nope.ckpt")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_attack_writes_csv_and_plot(tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            "--data.train_subset",
+            "50",
+            "--data.val_split",
+            "50",
+            "--optim.name",
+            "sgd",
+            "--optim.lr",
+            "0.01",
+            "--trainer.epochs",
+            "1",
+            "--trainer.batch_size",
+            "50",
+            "--trainer.progress_bar",
+            "false",
+            "--run_dir",
+            str(tmp_path),
+            "--name",
+            "victim",
+        ]
+    )
+    assert code == 0
+    capsys.readouterr()
+    ckpt = tmp_path / "victim" / "checkpoints" / "last.ckpt"
+    code = main(
+        [
+            "attack",
+            "--checkpoint",
+            str(ckpt),
+            "--attack",
+            "fgsm",
+            "--epsilons",
+            "[0.0, 0.1, 0.3]",
+            "--max_examples",
+            "40",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| 0.3 |" in out
+    csv_path = tmp_path / "victim" / "attacks" / "fgsm-inf.csv"
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "eps,accuracy,n" and len(lines) == 4
+    accuracies = [float(line.split(",")[1]) for line in lines[1:]]
+    model, run = load_checkpoint(ckpt)
+    test = build_datasets(run.data).test
+    x = torch.stack([test[i][0] for i in range(40)])
+    y = torch.stack([test[i][1] for i in range(40)])
+    with torch.no_grad():
+        clean = float((model(x).argmax(1) == y).float().mean())
+    assert accuracies[0] == pytest.approx(clean)  # eps = 0 is the clean accuracy
+    assert all(0.0 <= a <= 1.0 for a in accuracies)
+    assert csv_path.with_suffix(".png").stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""The `largemargin` command: train, evaluate, demo.
+"""The `largemargin` command: train, evaluate, attack, demo.
 
 largemargin train --config configs/mnist-15min.yaml --data.data_dir ../shared/data/mnist
 largemargin train --loss.kind cross_entropy --trainer.epochs 3      # the bundled MNIST subset
@@ -62,12 +62,24 @@ def _demo_parser() -> ArgumentParser:
     return parser
 
 
+def _attack_parser() -> ArgumentParser:
+    from largemargin.experiments.attack_checkpoint import AttackConfig
+
+    parser = ArgumentParser(
+        description="Accuracy of a checkpoint under attack for a list of "
+        "epsilons, written as CSV and a plot."
+    )
+    parser.add_class_arguments(AttackConfig, as_group=False)
+    return parser
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="largemargin", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"largemargin {__version__}")
     commands = parser.add_subcommands(dest="command")
     commands.add_subcommand("train", _train_parser(), help="train a model")
     commands.add_subcommand("evaluate", _evaluate_parser(), help="evaluate a checkpoint")
+    commands.add_subcommand("attack", _attack_parser(), help="accuracy under attack")
     commands.add_subcommand("demo", _demo_parser(), help="the offline demo (the main job)")
     return parser
 
@@ -101,6 +113,14 @@ def _run(parser: ArgumentParser, args) -> int:
                 indent=2,
             )
         )
+    elif command == "attack":
+        from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
+
+        rows, path = attack_checkpoint(AttackConfig(**vars(sub)))
+        print("| eps | accuracy | examples |\n| --- | --- | --- |")
+        for row in rows:
+            print(f"| {row['eps']:g} | {row['accuracy']:.2%} | {row['n']} |")
+        print(f"written: {path} and {path.with_suffix('.png')}")
     else:
         from largemargin.experiments.demo import DemoConfig, run_demo
 
