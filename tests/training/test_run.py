@@ -183,3 +183,15 @@ def test_bf16_mixed_precision_trains_with_finite_margins(tmp_path):
     test = result.metrics["test"]
     assert all(value == value and abs(value) != float("inf") for value in test.values())
     assert result.metrics["steps"] == 2
+
+
+def test_same_seed_same_model_whatever_ran_before(tmp_path):
+    first = train(
+        tiny(tmp_path, "a", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
+    )
+    torch.rand(1000)  # disturb the global RNG between runs
+    second = train(
+        tiny(tmp_path, "b", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
+    )
+    a, b = _weights(first), _weights(second)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -90,6 +90,7 @@ def prepare(cfg: RunConfig):
     training starts. Returns (bundle, model, margin layers)."""
     validate(cfg)
     bundle = build_datasets(cfg.data)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # seeds the model's initialisation
     model = build_model(
         cfg.model.name,
         num_classes=bundle.num_classes,
@@ -116,7 +117,6 @@ def train(cfg: RunConfig) -> RunResult:
     if rank_zero_only.rank == 0:  # other processes of a distributed run write nothing here
         write_atomic(folder / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
     tr = cfg.trainer
     world = _world_size(tr)
     steps_per_epoch = math.ceil(len(bundle.train) / (tr.batch_size * world))
