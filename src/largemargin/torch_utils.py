@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -20,6 +20,23 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+def batches(
+    data: Iterable[Sequence[torch.Tensor]] | tuple[torch.Tensor, torch.Tensor], batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) batches from a loader of (x, y, ...) batches, or from one (x, y) pair of
+    tensors cut into batches of ``batch_size`` (a tuple or list of exactly two tensors is the
+    pair; anything else is iterated as a loader)."""
+    pair = isinstance(data, (tuple, list)) and len(data) == 2
+    if pair and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+        yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
+    else:
+        for batch in data:
+            yield batch[0], batch[1]
 
 
 def per_example(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -15,27 +15,9 @@ import torch
 from torch import nn
 
 from largemargin.core import check_layer_names, forward_with_layers, margin_distances
-from largemargin.torch_utils import eval_mode
+from largemargin.torch_utils import batches, eval_mode
 
 Batch = Sequence[torch.Tensor]
-
-
-def _batches(
-    data: Iterable[Batch] | tuple[torch.Tensor, torch.Tensor], batch_size: int
-) -> Iterable[Batch]:
-    """Yield (x, y, ...) batches from a loader, or from one (x, y) pair cut into ``batch_size``.
-
-    A tuple or list of exactly two tensors is the pair; anything else is iterated as a loader.
-    """
-    pair = isinstance(data, (tuple, list)) and len(data) == 2
-    if pair and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
-        if len(x) != len(y):
-            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-        for start in range(0, len(x), batch_size):
-            yield x[start : start + batch_size], y[start : start + batch_size]
-    else:
-        yield from data
 
 
 def first_order_margins(
@@ -80,10 +62,10 @@ def first_order_margins(
     parts: list[torch.Tensor] = []
     seen = 0
     with eval_mode(model), torch.enable_grad():
-        for batch in _batches(data, batch_size):
+        for x, y in batches(data, batch_size):
             if max_examples is not None and seen >= max_examples:
                 break
-            x, y = batch[0].to(device), batch[1].to(device)
+            x, y = x.to(device), y.to(device)
             if max_examples is not None:
                 x, y = x[: max_examples - seen], y[: max_examples - seen]
             logits, activations = forward_with_layers(model, x, names)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from largemargin.torch_utils import eval_mode
+from largemargin.torch_utils import batches, eval_mode
 
 from ._validate import check_eps, check_positive_int
 from .autoattack import autoattack
@@ -24,20 +24,6 @@ ATTACKS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 Batches = Iterable[Sequence[torch.Tensor]]
-
-
-def _batches(loader_or_tensors: Batches | tuple[torch.Tensor, torch.Tensor], batch_size: int):
-    """Yield (x, y) batches from a loader of (x, y, ...) batches or from one (x, y) pair."""
-    if (
-        isinstance(loader_or_tensors, (tuple, list))
-        and len(loader_or_tensors) == 2
-        and all(isinstance(t, torch.Tensor) for t in loader_or_tensors)
-    ):
-        x, y = loader_or_tensors
-        yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
-    else:
-        for batch in loader_or_tensors:
-            yield batch[0], batch[1]
 
 
 def _default_device(model: nn.Module) -> torch.device:
@@ -84,7 +70,7 @@ def accuracy_under_attack(
     correct = [0] * len(epsilons)
     n = 0
     with eval_mode(model):
-        for x, y in _batches(loader_or_tensors, batch_size):
+        for x, y in batches(loader_or_tensors, batch_size):
             x, y = x.to(device), y.to(device)
             n += y.shape[0]
             for i, eps in enumerate(epsilons):

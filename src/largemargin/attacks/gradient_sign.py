@@ -36,26 +36,21 @@ def fgsm(
 
     l-inf: ``clip(x + eps * sign(g))``; l2 (the fast gradient method):
     ``clip(x + eps * g / ||g||_2)`` per example, where g is the gradient of the example's
-    cross-entropy w.r.t. its input. A zero gradient leaves the example unchanged.
+    cross-entropy w.r.t. its input. A zero gradient leaves the example unchanged. It is one
+    ``iterative_fgsm`` step of size eps.
     """
-    norm = check_norm(norm)
     eps = check_eps(eps)
-    y = check_batch(x, y, clip_min, clip_max)
-    if eps == 0:
-        return x.detach().clone()
-    with eval_mode(model):
-        return projected_ascent(
-            model,
-            x,
-            y,
-            x,
-            eps,
-            steps=1,
-            step_size=eps,
-            norm=norm,
-            clip_min=clip_min,
-            clip_max=clip_max,
-        )
+    return iterative_fgsm(
+        model,
+        x,
+        y,
+        eps,
+        steps=1,
+        step_size=eps if eps > 0 else None,
+        norm=norm,
+        clip_min=clip_min,
+        clip_max=clip_max,
+    )
 
 
 def iterative_fgsm(

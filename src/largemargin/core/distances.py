@@ -39,6 +39,23 @@ def score_gaps(logits: torch.Tensor, target: torch.Tensor, top_k: int, score: st
         return true_score - scores.gather(1, competitors)
 
 
+def _batched_gradients(
+    gaps: torch.Tensor, layers: list[torch.Tensor], grad_outputs: torch.Tensor, create_graph: bool
+) -> tuple[torch.Tensor | None, ...]:
+    """One backward pass for all layers, batched over the first dimension of ``grad_outputs``
+    (R, *gaps.shape): returns per layer (R, *layer.shape), None where the gaps do not depend on
+    the layer."""
+    return torch.autograd.grad(
+        gaps,
+        layers,
+        grad_outputs,
+        retain_graph=True,
+        create_graph=create_graph,
+        allow_unused=True,
+        is_grads_batched=True,
+    )
+
+
 def _batch_sum_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool
 ) -> tuple[torch.Tensor | None, ...]:
@@ -56,15 +73,7 @@ def _batch_sum_gradients(
         return tuple(None if g is None else g.unsqueeze(0) for g in grads)
     eye = torch.eye(k, dtype=gaps.dtype, device=gaps.device)
     grad_outputs = eye[:, None, :].expand(k, gaps.shape[0], k)
-    return torch.autograd.grad(
-        gaps,
-        layers,
-        grad_outputs,
-        retain_graph=True,
-        create_graph=create_graph,
-        allow_unused=True,
-        is_grads_batched=True,
-    )
+    return _batched_gradients(gaps, layers, grad_outputs, create_graph)
 
 
 def _per_example_gradients(
@@ -85,15 +94,7 @@ def _per_example_gradients(
         competitor = torch.arange(k, device=gaps.device).repeat(n)
         grad_outputs = torch.zeros(n * k, batch, k, dtype=gaps.dtype, device=gaps.device)
         grad_outputs[torch.arange(n * k, device=gaps.device), example, competitor] = 1.0
-        grads = torch.autograd.grad(
-            gaps,
-            layers,
-            grad_outputs,
-            retain_graph=True,
-            create_graph=create_graph,
-            allow_unused=True,
-            is_grads_batched=True,
-        )
+        grads = _batched_gradients(gaps, layers, grad_outputs, create_graph)
         for i, g in enumerate(grads):
             if g is None:
                 used[i] = False
