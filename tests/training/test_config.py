@@ -40,6 +40,10 @@ def test_unknown_keys_are_named(values, fragment):
         (RunConfig(optim=OptimConfig(momentum=1.0)), "optim.momentum"),
         (RunConfig(trainer=TrainerConfig(epochs=0)), "trainer.epochs=0"),
         (RunConfig(trainer=TrainerConfig(batch_size=0)), "trainer.batch_size=0"),
+        (
+            RunConfig(trainer=TrainerConfig(checkpoint_every_n_epochs=0)),
+            "trainer.checkpoint_every_n_epochs=0",
+        ),
         (RunConfig(seed=-1), "seed=-1"),
     ],
 )

@@ -109,7 +109,9 @@ class TrainerConfig:
     bound the run; ``precision``: "32-true", "bf16-mixed", "16-mixed", ...; ``accelerator``,
     ``devices``, ``num_nodes`` and ``strategy`` as in Lightning (torchrun and SLURM launches
     are detected by Lightning). ``log_margin_every_n_steps`` logs the mean first-order margin
-    per layer for losses that do not compute it anyway (0: never).
+    per layer for losses that do not compute it anyway (0: never). ``checkpoint_every_n_epochs``:
+    write ``last.ckpt`` (and the newest epoch's checkpoint) every N epochs; pick a divisor of
+    ``epochs`` so that the final epoch is saved (1, the default, saves every epoch).
     """
 
     epochs: int = 10
@@ -126,6 +128,7 @@ class TrainerConfig:
     log_every_n_steps: int = 20
     log_margin_every_n_steps: int = 50
     check_val_every_n_epoch: int = 1
+    checkpoint_every_n_epochs: int = 1
     progress_bar: bool = True
     deterministic: bool = False
 
@@ -182,7 +185,13 @@ def validate(cfg: RunConfig) -> None:
     tr = cfg.trainer
     if tr.epochs < 1:
         raise _fail("trainer.epochs", tr.epochs, "an int >= 1")
-    for name in ("batch_size", "eval_batch_size", "log_every_n_steps", "check_val_every_n_epoch"):
+    for name in (
+        "batch_size",
+        "eval_batch_size",
+        "log_every_n_steps",
+        "check_val_every_n_epoch",
+        "checkpoint_every_n_epochs",
+    ):
         if getattr(tr, name) < 1:
             raise _fail(f"trainer.{name}", getattr(tr, name), "an int >= 1")
     if tr.num_workers < 0:

@@ -8,7 +8,8 @@ Run folder layout::
     <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
                                         per launch: a resumed run adds the next)
     <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
-    <run_dir>/<name>/checkpoints/last.ckpt   (and epoch=N-step=M.ckpt: both rewritten every epoch)
+    <run_dir>/<name>/checkpoints/last.ckpt   (and epoch=N-step=M.ckpt: both rewritten every
+                                        trainer.checkpoint_every_n_epochs epochs)
 """
 
 from __future__ import annotations
@@ -163,8 +164,11 @@ def train(cfg: RunConfig) -> RunResult:
         ],
         callbacks=[
             ModelCheckpoint(
-                dirpath=folder / "checkpoints", save_last=True, save_top_k=1, every_n_epochs=1
-            ),  # the newest epoch, and last.ckpt, every epoch
+                dirpath=folder / "checkpoints",
+                save_last=True,
+                save_top_k=1,
+                every_n_epochs=tr.checkpoint_every_n_epochs,
+            ),  # the newest epoch, and last.ckpt
             timer,
         ],
     )
