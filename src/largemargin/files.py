@@ -7,11 +7,13 @@ failure removes the temporary file.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,3 +49,19 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=120, bbox_inches="tight")
     return write_atomic(path, png.getvalue())
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Write ``rows`` (dicts sharing the same keys, e.g. eps, accuracy, n) as a CSV file with
+    a header line, columns in the first row's key order; return the path."""
+    if not rows:
+        raise ValueError("rows must hold at least one row, got none")
+    fields = list(rows[0])
+    for row in rows:
+        if set(row) != set(fields):
+            raise ValueError(f"every row must have the keys {fields}, got {list(row)}")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_atomic(path, text.getvalue())

@@ -1,4 +1,5 @@
-"""Shared fixtures: the read-only real datasets beside the checkout, and an isolated cache."""
+"""Data fixtures: an isolated cache, and small fake MNIST files (the real datasets' fixtures are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def _shared(relative: str) -> Path:
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"real data {path} is absent (it lives in ../shared/data beside the checkout)")
-    return path
-
-
-@pytest.fixture
-def mnist_dir() -> Path:
-    return _shared("mnist")
-
-
-@pytest.fixture
-def cifar_zip() -> Path:
-    return _shared("cifar10-jpeg.zip")
-
-
-@pytest.fixture
-def imagenet_dir() -> Path:
-    return _shared("imagenet-sample")
 
 
 @pytest.fixture(autouse=True)

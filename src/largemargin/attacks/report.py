@@ -1,4 +1,5 @@
-"""Write accuracy-under-attack rows to disk: a CSV table and an accuracy-vs-eps plot.
+"""Write accuracy-under-attack rows to disk: a CSV table (``largemargin.files.write_csv``,
+re-exported) and an accuracy-vs-eps plot.
 
 Both writers are atomic (``largemargin.files``): the target is either left as it was or fully
 written.
@@ -6,32 +7,16 @@ written.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from largemargin.files import save_figure, write_atomic
+from largemargin.files import save_figure, write_csv
+
+__all__ = ["plot_accuracy_vs_eps", "write_csv"]
 
 Row = Mapping[str, Any]
-
-
-def write_csv(rows: Sequence[Row], path: str | os.PathLike) -> Path:
-    """Write ``rows`` (dicts sharing the same keys, e.g. eps, accuracy, n) as a CSV file with
-    a header line, columns in the first row's key order; return the path."""
-    if not rows:
-        raise ValueError("rows must hold at least one row, got none")
-    fields = list(rows[0])
-    for row in rows:
-        if set(row) != set(fields):
-            raise ValueError(f"every row must have the keys {fields}, got {list(row)}")
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_atomic(path, text.getvalue())
 
 
 def plot_accuracy_vs_eps(
