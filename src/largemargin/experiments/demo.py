@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from largemargin.analysis import first_order_margins, plot_margin_cdfs
 from largemargin.data import DataConfig, build_datasets
+from largemargin.experiments.grid import format_spread
 from largemargin.files import write_atomic
 from largemargin.training.config import (
     LossConfig,
@@ -119,14 +120,6 @@ def run_demo(cfg: DemoConfig) -> dict:
     return results
 
 
-def _spread(values: list[float], scale: float, digits: int) -> str:
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean * scale:.{digits}f}"
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
-
-
 def _table(cfg: DemoConfig, results: dict[str, dict]) -> str:
     n = len(cfg.seeds)
     lines = [
@@ -138,8 +131,8 @@ def _table(cfg: DemoConfig, results: dict[str, dict]) -> str:
     ]
     for kind, r in results.items():
         lines.append(
-            f"| {kind.replace('_', ' ')} | {_spread(r['test_accuracy'], 100, 2)} | "
-            f"{_spread(r['median_input_margin_linf'], 1, 4)} | "
+            f"| {kind.replace('_', ' ')} | {format_spread(r['test_accuracy'], 100, 2)} | "
+            f"{format_spread(r['median_input_margin_linf'], 1, 4)} | "
             f"{sum(r['train_seconds']) / n:.0f} per run |"
         )
     return "\n".join(lines)

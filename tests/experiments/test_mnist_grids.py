@@ -1,0 +1,102 @@
+"""The noisy-labels and small-data grids: the runs they make, the quick budgets they promise, and
+one shrunk end-to-end run through `largemargin reproduce` on real MNIST."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from largemargin.cli.main import main
+from largemargin.experiments import noisy_labels, small_data
+from largemargin.experiments.grid import LOSSES
+
+
+def test_noisy_labels_grid_covers_the_paper_levels_every_loss_and_seed(tmp_path):
+    cells = noisy_labels.cells(noisy_labels.QUICK, "/mnist", tmp_path)
+    g = noisy_labels.QUICK
+    assert g.noise == [0.0, 0.2, 0.4, 0.6, 0.8] and len(g.seeds) >= 2
+    assert len(cells) == len(g.noise) * len(LOSSES) * len(g.seeds)
+    assert len({c.config.name for c in cells}) == len(cells)
+    for c in cells:
+        assert c.config.data.label_noise == c.setting
+        assert c.config.data.train_subset == g.train_size
+        assert c.config.seed == c.seed and c.config.loss == LOSSES[c.loss]
+    assert noisy_labels.FULL.train_size is None  # the full grid trains on all of MNIST
+
+
+def test_small_data_epochs_keep_the_step_budget():
+    g = small_data.SmallDataGrid(
+        sizes=[100, 6400], seeds=[0], steps=300, min_epochs=2, batch_size=64
+    )
+    assert g.epochs(100) == 150  # 2 steps per epoch
+    assert g.epochs(6400) == 3  # 100 steps per epoch
+    assert g.epochs(60000) == 2  # min_epochs
+    assert small_data.FULL.sizes[0] / small_data.MNIST_TRAIN < 0.002  # "well under 1%"
+    assert small_data.FULL.sizes[-1] == small_data.MNIST_TRAIN  # ... to 100%
+    assert min(small_data.QUICK.sizes) / small_data.MNIST_TRAIN < 0.01
+
+
+def test_small_data_cells_use_all_of_mnist_for_the_full_size(tmp_path):
+    g = small_data.SmallDataGrid(
+        sizes=[100, 60000], seeds=[1], steps=10, min_epochs=1, batch_size=64
+    )
+    sizes = {c.setting: c.config.data.train_subset for c in small_data.cells(g, None, tmp_path)}
+    assert sizes == {100: 100, 60000: None}
+    with pytest.raises(ValueError, match="sizes: 70000 is not in"):
+        small_data.cells(replace(g, sizes=[70000]), None, tmp_path)
+
+
+def test_reproduce_small_data_end_to_end(tmp_path, monkeypatch, mnist_dir, capsys):
+    tiny = small_data.SmallDataGrid(
+        sizes=[50, 100],
+        seeds=[0],
+        steps=3,
+        min_epochs=1,
+        batch_size=50,
+        losses=["hinge", "margin l2"],
+    )
+    monkeypatch.setattr(small_data, "QUICK", tiny)
+    argv = ["reproduce", "small-data", "--quick", "--data_dir", str(mnist_dir)]
+    assert main([*argv, "--out", str(tmp_path), "--seeds", "[4, 5]"]) == 0
+    out = capsys.readouterr().out
+    (folder,) = (tmp_path / "small-data-quick").iterdir()
+    report = (folder / "results.md").read_text()
+    assert report.strip() in out
+    assert "Command: `largemargin reproduce small-data --quick --data_dir" in report
+    assert "| training images | hinge | margin l2 |" in report
+    assert "| 50 (0.08%) |" in report and "| 100 (0.17%) |" in report and " ± " in report
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    assert len(rows) == 2 * 2 * 2  # sizes x losses x the two seeds given
+    assert {r["seed"] for r in rows} == {"4", "5"}
+    assert all(0.0 <= float(r["test_accuracy"]) <= 1.0 for r in rows)
+    assert (folder / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    record = yaml.safe_load((folder / "grid.yaml").read_text())
+    assert record["grid"]["seeds"] == [4, 5] and record["grid"]["epochs"] == {50: 3, 100: 2}
+    for row in rows:  # every run is a complete `largemargin train` folder
+        run = Path(row["run_folder"])
+        assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["seed"] == int(row["seed"]) and config["data"]["train_subset"] == int(
+            row["train_size"]
+        )
+    assert not list(folder.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["noisy"], "name='noisy': expected one of ['noisy-labels'"),
+        (["small-data", "--seeds", "[]"], "seeds=[]: expected None or a non-empty list"),
+        (["small-data", "--seeds", "[1, 1]"], "seeds=[1, 1]: expected distinct seeds"),
+        (["small-data", "--seeds", "[-1]"], "seeds=[-1]"),
+    ],
+)
+def test_reproduce_rejects_bad_arguments_before_training(tmp_path, capsys, flags, fragment):
+    assert main(["reproduce", *flags, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("largemargin reproduce: error:") and fragment in err
+    assert list(tmp_path.iterdir()) == []
