@@ -4,7 +4,8 @@
   example, over a dataset (what the large margin loss optimises).
 - ``true_margins``: the smallest flipping input perturbation found (DeepFool, then bisection),
   per example, in l2, l-inf or any lp norm with p > 1.
-- ``compare_margins``: rank correlation and ratio statistics of the two.
+- ``compare_margins``: rank correlation and ratio statistics of the two;
+  ``input_margin_agreement``: both input margins of a model's examples and those statistics.
 - ``plot_margin_cdfs``, ``plot_margin_agreement``, ``toy_boundary_figure``: PNG figures.
 
 Depends on torch, numpy, matplotlib and ``largemargin.core`` only.
@@ -12,6 +13,7 @@ Depends on torch, numpy, matplotlib and ``largemargin.core`` only.
 
 from largemargin.analysis.agreement import compare_margins
 from largemargin.analysis.first_order import first_order_margins
+from largemargin.analysis.input_agreement import input_margin_agreement
 from largemargin.analysis.plots import plot_margin_agreement, plot_margin_cdfs
 from largemargin.analysis.toy import toy_boundary_figure
 from largemargin.analysis.true_margin import deepfool, shrink_to_boundary, true_margins
@@ -21,6 +23,7 @@ __all__ = [
     "compare_margins",
     "deepfool",
     "first_order_margins",
+    "input_margin_agreement",
     "plot_margin_agreement",
     "plot_margin_cdfs",
     "save_figure",

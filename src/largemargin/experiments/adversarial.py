@@ -22,13 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
-from largemargin.analysis import (
-    compare_margins,
-    first_order_margins,
-    plot_margin_agreement,
-    plot_margin_cdfs,
-    true_margins,
-)
+from largemargin.analysis import input_margin_agreement, plot_margin_agreement, plot_margin_cdfs
 from largemargin.attacks import accuracy_under_attack
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import (
@@ -140,22 +134,9 @@ class _Measurements:
         found: dict[str, torch.Tensor] = {}
         slug = label.replace(" ", "-").replace(",", "").replace("+", "-")
         for norm_name, p in MARGIN_NORMS.items():
-            first = first_order_margins(model, (x, y), ["input"], norm=p, score="logit", top_k=9)
-            true = true_margins(model, x, y, norm=p)
-            first_input = first["input"]
-            stats = compare_margins(first_input, true)
-            self.agreement.append(
-                {
-                    "model": label,
-                    "norm": norm_name,
-                    **stats,
-                    "median_true": float(true[true > 0].median()),
-                    "median_first_order": float(first_input[first_input > 0].median()),
-                }
-            )
-            plot_margin_agreement(
-                first_input, true, self.folder / f"agreement-{slug}-{norm_name}.png"
-            )
+            first, true, stats = input_margin_agreement(model, x, y, norm=p)
+            self.agreement.append({"model": label, "norm": norm_name, **stats})
+            plot_margin_agreement(first, true, self.folder / f"agreement-{slug}-{norm_name}.png")
             found[f"true {norm_name} input margin"] = true
         self.margins[label] = found
 
