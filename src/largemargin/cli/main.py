@@ -1,8 +1,9 @@
-"""The `largemargin` command: train, evaluate, attack, demo, reproduce.
+"""The `largemargin` command: train, evaluate, attack, margins, demo, reproduce.
 
 largemargin train --config configs/mnist-15min.yaml --data.data_dir ../shared/data/mnist
 largemargin train --loss.kind cross_entropy --trainer.epochs 3      # the bundled MNIST subset
 largemargin evaluate runs/<run>/checkpoints/last.ckpt
+largemargin margins --checkpoints '[runs/a/checkpoints/last.ckpt, runs/b/checkpoints/last.ckpt]'
 largemargin demo
 largemargin reproduce noisy-labels --quick --data_dir ../shared/data/mnist
 """
@@ -51,27 +52,40 @@ def _evaluate_parser() -> ArgumentParser:
     return parser
 
 
+def _config_parser(config_class: type, description: str) -> ArgumentParser:
+    """A subcommand whose flags are the fields of the dataclass ``config_class``."""
+    parser = ArgumentParser(description=description)
+    parser.add_class_arguments(config_class, as_group=False)
+    return parser
+
+
 def _demo_parser() -> ArgumentParser:
     from largemargin.experiments.demo import DemoConfig
 
-    parser = ArgumentParser(
-        description="Offline demo on the bundled MNIST subset: trains a "
-        "cross-entropy and a large-margin model on a small training set and "
-        "compares them."
+    return _config_parser(
+        DemoConfig,
+        "Offline demo on the bundled MNIST subset: trains a cross-entropy and a large-margin "
+        "model on a small training set and compares them.",
     )
-    parser.add_class_arguments(DemoConfig, as_group=False)
-    return parser
 
 
 def _attack_parser() -> ArgumentParser:
     from largemargin.experiments.attack_checkpoint import AttackConfig
 
-    parser = ArgumentParser(
-        description="Accuracy of a checkpoint under attack for a list of "
-        "epsilons, written as CSV and a plot."
+    return _config_parser(
+        AttackConfig,
+        "Accuracy of a checkpoint under attack for a list of epsilons, written as CSV and a plot.",
     )
-    parser.add_class_arguments(AttackConfig, as_group=False)
-    return parser
+
+
+def _margins_parser() -> ArgumentParser:
+    from largemargin.experiments.margins_checkpoint import MarginsConfig
+
+    return _config_parser(
+        MarginsConfig,
+        "Per-layer first-order margin distributions of one or more checkpoints, overlaid, and "
+        "optionally the true input margin: CSV, plots and a summary table.",
+    )
 
 
 def _reproduce_parser() -> ArgumentParser:
@@ -103,6 +117,7 @@ def build_parser() -> ArgumentParser:
     commands.add_subcommand("train", _train_parser(), help="train a model")
     commands.add_subcommand("evaluate", _evaluate_parser(), help="evaluate a checkpoint")
     commands.add_subcommand("attack", _attack_parser(), help="accuracy under attack")
+    commands.add_subcommand("margins", _margins_parser(), help="margin distributions")
     commands.add_subcommand("demo", _demo_parser(), help="the offline demo (the main job)")
     commands.add_subcommand(
         "reproduce", _reproduce_parser(), help="one of the paper's experiments, table and plots"
@@ -147,6 +162,18 @@ def _run(parser: ArgumentParser, args) -> int:
         for row in rows:
             print(f"| {row['eps']:g} | {row['accuracy']:.2%} | {row['n']} |")
         print(f"written: {path} and {path.with_suffix('.png')}")
+    elif command == "margins":
+        from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
+
+        summary, out = measure_margins(MarginsConfig(**vars(sub)))
+        print("| model | measure | examples | misclassified | 10th percentile | median |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in summary:
+            print(
+                f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
+                f"{r['p10']:.4g} | {r['median']:.4g} |"
+            )
+        print(f"written: {out} (margins.csv, margins.png; agreement.csv with --true_margin)")
     elif command == "reproduce":
         from largemargin.experiments.reproduce import ReproduceConfig, reproduce
 

@@ -1,0 +1,147 @@
+"""`largemargin margins`: the per-layer first-order margin distributions of trained checkpoints,
+overlaid, and optionally their true input margin and how well the two agree.
+
+Measures the first ``max_examples`` test images of the first run's dataset (or ``data``), in
+eval mode, with every checkpoint: the first-order margin with logit scores against the closest
+of all competitor classes (``analysis.first_order_margins``). Writes to ``out``:
+
+- ``margins.csv``: one line per model, example and measure (``first-order <layer>`` or
+  ``true input``), the margin in that layer's units (first-order: signed, negative when
+  misclassified; true: 0 when misclassified, inf when no perturbation inside the input range
+  flipped it);
+- ``margins.png``: the CDFs, one panel per measure, one curve per model;
+- with ``true_margin``: ``agreement.csv`` and ``agreement-<model>.png``, the first-order
+  against the true input margin (``analysis.input_margin_agreement``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from largemargin.analysis import (
+    first_order_margins,
+    input_margin_agreement,
+    plot_margin_agreement,
+    plot_margin_cdfs,
+)
+from largemargin.core.norms import parse_norm
+from largemargin.data import DataConfig, build_datasets
+from largemargin.files import write_csv
+from largemargin.models import default_margin_layers
+from largemargin.training.evaluate import load_checkpoint
+
+
+@dataclass
+class MarginsConfig:
+    """``checkpoints``: one or more ``largemargin train`` checkpoints, compared on the same
+    examples; ``labels``: a name per checkpoint (None: each run folder's name); ``layers``: the
+    layers measured (None: the first run's margin layers), ``"input"`` for the input; ``norm``:
+    p of the lp margin (any p >= 1, or "inf"); ``true_margin``: also find the true input margin
+    (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
+    ``max_examples``: the first N test images; ``data``: another dataset (None: the first
+    run's); ``out``: output folder (None: ``<first run folder>/margins``)."""
+
+    checkpoints: list[str]
+    labels: list[str] | None = None
+    layers: list[str] | None = None
+    norm: float | str = 2
+    true_margin: bool = False
+    max_examples: int = 1000
+    batch_size: int = 250
+    data: DataConfig | None = None
+    out: str | None = None
+    device: str = "cpu"
+
+
+def _check(cfg: MarginsConfig) -> list[str]:
+    """Validate ``cfg``; return the model labels."""
+    if not cfg.checkpoints:
+        raise ValueError("checkpoints=[]: expected at least one checkpoint")
+    labels = cfg.labels or [Path(c).resolve().parent.parent.name for c in cfg.checkpoints]
+    if len(labels) != len(cfg.checkpoints):
+        raise ValueError(
+            f"labels={cfg.labels!r}: expected one label per checkpoint ({len(cfg.checkpoints)})"
+        )
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels={labels!r}: expected distinct labels (pass --labels)")
+    if cfg.max_examples < 1:
+        raise ValueError(f"max_examples={cfg.max_examples}: expected an int >= 1")
+    if cfg.batch_size < 1:
+        raise ValueError(f"batch_size={cfg.batch_size}: expected an int >= 1")
+    if parse_norm(cfg.norm) <= 1 and cfg.true_margin:
+        raise ValueError(f"norm={cfg.norm!r}: the true margin needs p > 1")
+    return labels
+
+
+def _summary(name: str, values: torch.Tensor) -> dict:
+    finite = values[torch.isfinite(values)]
+    return {
+        "measure": name,
+        "examples": values.numel(),
+        "misclassified": float((values <= 0).float().mean()),
+        "p10": float(finite.quantile(0.1)) if finite.numel() else math.nan,
+        "median": float(finite.median()) if finite.numel() else math.nan,
+    }
+
+
+def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
+    """Measure every checkpoint; write the files; return one summary row per model and measure
+    (model, measure, examples, misclassified share, 10th percentile and median margin) and the
+    output folder."""
+    labels = _check(cfg)
+    loaded = [load_checkpoint(c) for c in cfg.checkpoints]
+    first_run = loaded[0][1]
+    layers = cfg.layers or first_run.model.margin_layers
+    layers = layers or default_margin_layers(first_run.model.name)
+    data = cfg.data if cfg.data is not None else replace(first_run.data, download=False)
+    bundle = build_datasets(data)
+    test = Subset(bundle.test, range(min(cfg.max_examples, len(bundle.test))))
+    x, y = next(iter(DataLoader(test, batch_size=len(test))))
+    device = torch.device(cfg.device)
+    x, y = x.to(device), y.to(device)
+    out = Path(cfg.out) if cfg.out else Path(cfg.checkpoints[0]).resolve().parent.parent / "margins"
+    by_model: dict[str, dict[str, torch.Tensor]] = {}
+    agreement = []
+    for label, (model, _) in zip(labels, loaded, strict=True):
+        model = model.to(device)
+        found = first_order_margins(
+            model,
+            (x, y),
+            layers,
+            norm=cfg.norm,
+            top_k=bundle.num_classes - 1,
+            batch_size=cfg.batch_size,
+            device=device,
+        )
+        measures = {f"first-order {name}": value for name, value in found.items()}
+        if cfg.true_margin:
+            low, high = bundle.input_range
+            first, true, stats = input_margin_agreement(
+                model, x, y, norm=cfg.norm, clip_min=low, clip_max=high
+            )
+            measures["true input"] = true
+            agreement.append({"model": label, **stats})
+            slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)
+            plot_margin_agreement(first, true, out / f"agreement-{slug}.png")
+        by_model[label] = measures
+    rows = [
+        {"model": label, "example": i, "measure": name, "margin": float(v)}
+        for label, measures in by_model.items()
+        for name, values in measures.items()
+        for i, v in enumerate(values.tolist())
+    ]
+    write_csv(rows, out / "margins.csv")
+    plot_margin_cdfs(by_model, out / "margins.png")
+    if agreement:
+        write_csv(agreement, out / "agreement.csv")
+    summary = [
+        {"model": label, **_summary(name, values)}
+        for label, measures in by_model.items()
+        for name, values in measures.items()
+    ]
+    return summary, out
