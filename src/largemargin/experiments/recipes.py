@@ -191,5 +191,5 @@ def run(g: RecipeGrid, folder: Path) -> str:
         if g.smoke
         else ""
     )
-    table = accuracy_table(outcomes, "run", lambda _: data.name)
+    table = accuracy_table(outcomes, "model", lambda _: m.name)
     return f"{description}. Test accuracy (%).\n\n{table}{warning}"

@@ -112,11 +112,12 @@ def reproduce(cfg: ReproduceConfig) -> Path:
         if cfg.seeds is not None:
             grid = replace(grid, seeds=list(cfg.seeds))
         body = recipes.run(grid, folder)
-    minutes = (time.perf_counter() - start) / 60
+    seconds = time.perf_counter() - start
+    wall = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
     report = (
         f"# {title}{' (quick grid)' if cfg.quick else ''}\n\n"
         f"Command: `{command(cfg)}`\n\n{body}\n\n"
-        f"Wall time {minutes:.1f} min on {_machine()}.\n"
+        f"Wall time {wall} on {_machine()}.\n"
     )
     write_atomic(folder / "results.md", report)
     print("\n" + report)
