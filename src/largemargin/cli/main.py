@@ -127,7 +127,7 @@ def build_parser() -> ArgumentParser:
 
 def _run(parser: ArgumentParser, args) -> int:
     command = args.command
-    sub = parser.instantiate_classes(args)[command]
+    sub = parser.instantiate(args)[command]
     if command == "train":
         from largemargin.training import train
 
