@@ -18,6 +18,7 @@ from largemargin.experiments.grid import (
     mean_sd,
     mnist_run,
     plot_accuracy_grid,
+    slug,
     write_grid_record,
     write_outcomes_csv,
 )
@@ -111,3 +112,16 @@ def test_plot_and_grid_record(tmp_path):
     assert loaded["grid"] == {"seeds": [0, 1]}
     assert loaded["runs"]["margin l2-1"]["seed"] == 1
     assert loaded["runs"]["margin l2-0"]["loss"]["norm"] == 2
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("margin l-inf", "margin-l-inf"),
+        ("margin l-inf, input+hidden", "margin-l-inf-input-hidden"),
+        ("large_margin", "large_margin"),
+        ("runs/../x y", "runs-..-x-y"),
+    ],
+)
+def test_slug_makes_labels_safe_name_parts(label, expected):
+    assert slug(label) == expected

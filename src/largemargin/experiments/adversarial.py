@@ -32,6 +32,7 @@ from largemargin.experiments.grid import (
     mean_sd,
     mnist_run,
     run_grid,
+    slug,
     write_grid_record,
     write_outcomes_csv,
 )
@@ -87,7 +88,7 @@ def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Ce
             raise ValueError(f"models: {label!r} is not one of {list(MODELS)}")
         loss, layers = MODELS[label]
         for seed in grid.seeds:
-            name = f"{label.replace(' ', '-').replace(',', '').replace('+', '-')}-seed{seed}"
+            name = f"{slug(label)}-seed{seed}"
             config = mnist_run(
                 data_dir=data_dir,
                 loss=loss,
@@ -132,11 +133,11 @@ class _Measurements:
     def _margins(self, label: str, model: torch.nn.Module) -> None:
         x, y = self.x[: self.grid.margin_examples], self.y[: self.grid.margin_examples]
         found: dict[str, torch.Tensor] = {}
-        slug = label.replace(" ", "-").replace(",", "").replace("+", "-")
         for norm_name, p in MARGIN_NORMS.items():
             first, true, stats = input_margin_agreement(model, x, y, norm=p)
             self.agreement.append({"model": label, "norm": norm_name, **stats})
-            plot_margin_agreement(first, true, self.folder / f"agreement-{slug}-{norm_name}.png")
+            path = self.folder / f"agreement-{slug(label)}-{norm_name}.png"
+            plot_margin_agreement(first, true, path)
             found[f"true {norm_name} input margin"] = true
         self.margins[label] = found
 

@@ -10,6 +10,7 @@ per run; and a plot of accuracy against the setting with ± sd error bars.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -109,6 +110,48 @@ def mnist_run(
         run_dir=str(run_dir),
         name=name,
     )
+
+
+def slug(label: str) -> str:
+    """``label`` as part of a run or file name: every run of characters other than letters,
+    digits, ``_`` and ``.`` becomes one ``-`` ("margin l-inf, input+hidden" ->
+    "margin-l-inf-input-hidden")."""
+    return re.sub(r"[^\w.]+", "-", label)
+
+
+def mnist_cells(
+    settings: Sequence[float],
+    losses: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    prefix: Callable[[float], str],
+    options: Callable[[float], dict],
+    data_dir: str | None,
+    batch_size: int,
+    run_dir: Path,
+) -> list[Cell]:
+    """One ``mnist_run`` per setting, loss and seed, in that order. Each run is named
+    ``<prefix(setting)>-<loss>-seed<seed>``; ``options(setting)`` gives the setting's other
+    ``mnist_run`` arguments (epochs, train_subset, label_noise)."""
+    return [
+        Cell(
+            setting,
+            loss,
+            seed,
+            mnist_run(
+                data_dir=data_dir,
+                loss=loss,
+                seed=seed,
+                batch_size=batch_size,
+                run_dir=run_dir,
+                name=f"{prefix(setting)}-{slug(loss)}-seed{seed}",
+                **options(setting),
+            ),
+        )
+        for setting in settings
+        for loss in losses
+        for seed in seeds
+    ]
 
 
 def run_grid(

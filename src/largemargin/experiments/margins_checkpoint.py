@@ -31,6 +31,7 @@ from largemargin.analysis import (
 )
 from largemargin.core.norms import parse_norm
 from largemargin.data import DataConfig, build_datasets
+from largemargin.experiments.grid import slug
 from largemargin.files import write_csv
 from largemargin.models import default_margin_layers
 from largemargin.training.evaluate import load_checkpoint
@@ -126,8 +127,7 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
             )
             measures["true input"] = true
             agreement.append({"model": label, **stats})
-            slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)
-            plot_margin_agreement(first, true, out / f"agreement-{slug}.png")
+            plot_margin_agreement(first, true, out / f"agreement-{slug(label)}.png")
         by_model[label] = measures
     rows = [
         {"model": label, "example": i, "measure": name, "margin": float(v)}

@@ -15,7 +15,7 @@ from largemargin.experiments.grid import (
     LOSSES,
     Cell,
     accuracy_table,
-    mnist_run,
+    mnist_cells,
     plot_accuracy_grid,
     run_grid,
     write_grid_record,
@@ -46,27 +46,20 @@ QUICK = NoisyLabelsGrid(
 
 def cells(grid: NoisyLabelsGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
     """Every run of the grid, noise level by noise level."""
-    return [
-        Cell(
-            noise,
-            loss,
-            seed,
-            mnist_run(
-                data_dir=data_dir,
-                loss=loss,
-                seed=seed,
-                epochs=grid.epochs,
-                batch_size=grid.batch_size,
-                run_dir=run_dir,
-                name=f"noise{noise:g}-{loss.replace(' ', '-')}-seed{seed}",
-                train_subset=grid.train_size,
-                label_noise=noise,
-            ),
-        )
-        for noise in grid.noise
-        for loss in grid.losses
-        for seed in grid.seeds
-    ]
+    return mnist_cells(
+        grid.noise,
+        grid.losses,
+        grid.seeds,
+        prefix=lambda noise: f"noise{noise:g}",
+        options=lambda noise: {
+            "epochs": grid.epochs,
+            "train_subset": grid.train_size,
+            "label_noise": noise,
+        },
+        data_dir=data_dir,
+        batch_size=grid.batch_size,
+        run_dir=run_dir,
+    )
 
 
 def run(grid: NoisyLabelsGrid, data_dir: str | None, folder: Path) -> str:

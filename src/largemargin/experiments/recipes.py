@@ -26,6 +26,7 @@ from largemargin.experiments.grid import (
     Cell,
     accuracy_table,
     run_grid,
+    slug,
     write_grid_record,
     write_outcomes_csv,
 )
@@ -140,7 +141,7 @@ def cells(g: RecipeGrid, run_dir: Path) -> list[Cell]:
                 seed=seed,
                 data=replace(g.base.data, seed=seed),
                 run_dir=str(run_dir),
-                name=f"{label.replace(' ', '-')}-seed{seed}",
+                name=f"{slug(label)}-seed{seed}",
             )
             out.append(Cell(0, label, seed, config))
     return out

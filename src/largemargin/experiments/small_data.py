@@ -17,7 +17,7 @@ from largemargin.experiments.grid import (
     LOSSES,
     Cell,
     accuracy_table,
-    mnist_run,
+    mnist_cells,
     plot_accuracy_grid,
     run_grid,
     write_grid_record,
@@ -61,26 +61,19 @@ def cells(grid: SmallDataGrid, data_dir: str | None, run_dir: Path) -> list[Cell
     for size in grid.sizes:
         if not 0 < size <= MNIST_TRAIN:
             raise ValueError(f"sizes: {size} is not in [1, {MNIST_TRAIN}]")
-    return [
-        Cell(
-            size,
-            loss,
-            seed,
-            mnist_run(
-                data_dir=data_dir,
-                loss=loss,
-                seed=seed,
-                epochs=grid.epochs(size),
-                batch_size=grid.batch_size,
-                run_dir=run_dir,
-                name=f"n{size}-{loss.replace(' ', '-')}-seed{seed}",
-                train_subset=None if size == MNIST_TRAIN else size,
-            ),
-        )
-        for size in grid.sizes
-        for loss in grid.losses
-        for seed in grid.seeds
-    ]
+    return mnist_cells(
+        grid.sizes,
+        grid.losses,
+        grid.seeds,
+        prefix=lambda size: f"n{size}",
+        options=lambda size: {
+            "epochs": grid.epochs(size),
+            "train_subset": None if size == MNIST_TRAIN else size,
+        },
+        data_dir=data_dir,
+        batch_size=grid.batch_size,
+        run_dir=run_dir,
+    )
 
 
 def run(grid: SmallDataGrid, data_dir: str | None, folder: Path) -> str:
