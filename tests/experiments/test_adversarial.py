@@ -1,4 +1,4 @@
-"""The adversarial experiment: its models, and a shrunk end-to-end run on real MNIST."""
+"""The adversarial experiment: its variants, and a shrunk end-to-end run on real MNIST."""
 
 from __future__ import annotations
 
@@ -10,62 +10,76 @@ import pytest
 from largemargin.experiments import adversarial
 
 
-def test_models_include_cross_entropy_and_the_l_inf_input_margin(tmp_path):
+def test_cells_train_the_baseline_first_and_every_variant(tmp_path):
     g = adversarial.QUICK
-    assert g.epsilons[0] == 0.0 and g.epsilons[-1] == pytest.approx(0.3)
     cells = adversarial.cells(g, "/mnist", tmp_path)
-    layers = {
-        c.loss: (c.config.loss.kind, c.config.loss.norm, c.config.model.margin_layers)
-        for c in cells
-    }
-    assert layers["cross-entropy"][0] == "cross_entropy"
-    assert layers["margin l-inf, input"] == ("large_margin", "inf", ["input"])
+    assert [c.loss for c in cells[: len(g.seeds)]] == ["cross-entropy"] * len(g.seeds)
+    loss = {c.loss: (c.config.loss, c.config.model.margin_layers) for c in cells}
+    assert loss["cross-entropy"][0].kind == "cross_entropy"
+    reference = loss["reference (softmax, first-order)"][0]
+    assert (reference.score, reference.second_order, reference.gamma) == ("prob", False, 10000.0)
+    second = loss["logit, second-order, gamma 100"][0]
+    assert (second.score, second.second_order, second.gamma) == ("logit", True, 100.0)
+    assert loss["logit, second-order, input only"][1] == ["input"]
+    assert loss["logit, second-order"][1] == ["input", "block1", "block2"]
     assert len({c.config.name for c in cells}) == len(cells) == len(g.models) * len(g.seeds)
-    with pytest.raises(ValueError, match="models: 'margin l7' is not one of"):
-        adversarial.cells(replace(g, models=["margin l7"]), None, tmp_path)
 
 
-def test_adversarial_end_to_end(tmp_path, mnist_dir, capsys):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": ["margin l7"]}, "models: 'margin l7' is not one of"),
+        ({"models": ["logit, first-order"]}, "must include 'cross-entropy'"),
+        ({"autoattack_models": ["nope"]}, "models: 'nope' is not one of"),
+        ({"epsilons": [0.0, 0.1]}, r"epsilons: expected radii in \(0, 1\]"),
+    ],
+)
+def test_bad_grids_are_refused_before_training(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        adversarial.cells(replace(adversarial.QUICK, **change), None, tmp_path)
+
+
+@pytest.mark.slow
+def test_adversarial_end_to_end(tmp_path, mnist_dir):
     g = adversarial.AdversarialGrid(
         seeds=[0],
         train_size=200,
         epochs=2,
         batch_size=50,
-        epsilons=[0.0, 0.1, 0.3],
-        steps={"iterative_fgsm": 3, "pgd": 3},
-        attack_examples=60,
-        margin_examples=20,
-        models=["cross-entropy", "margin l-inf, input"],
+        epsilons=[0.1, 0.3],
+        steps=3,
+        square_queries=30,
+        attack_examples=40,
+        autoattack_examples=0,
+        margin_examples=12,
+        models=["cross-entropy", "logit, first-order"],
     )
     report = adversarial.run(g, str(mnist_dir), tmp_path)
-    assert "### FGSM" in report and "### iterative FGSM" in report and "### PGD" in report
-    assert "| eps | cross-entropy | margin l-inf, input |" in report
+    assert "### Headline" in report and "worst case 0.1" in report
+    assert "| cross-entropy |" in report and "| logit, first-order |" in report
     rows = list(csv.DictReader((tmp_path / "attacks.csv").open()))
-    assert len(rows) == 2 * 3 * 3  # models x attacks x epsilons
     for model in g.models:
-        for attack in ("fgsm", "iterative_fgsm", "pgd"):
-            acc = {
-                float(r["eps"]): float(r["accuracy"])
+        clean = [float(r["accuracy"]) for r in rows if r["model"] == model and r["attack"] == "clean"]
+        assert len(clean) == 1
+        for eps in ("0.1", "0.3"):
+            at = {
+                r["attack"]: float(r["accuracy"])
                 for r in rows
-                if r["model"] == model and r["attack"] == attack
+                if r["model"] == model and r["eps"] == eps
             }
-            assert all(r["n"] == "60" for r in rows)
-            assert acc[0.3] <= acc[0.0]  # an attack never helps the model here
-        clean = {r["accuracy"] for r in rows if r["model"] == model and r["eps"] == "0.0"}
-        assert len(clean) == 1  # eps 0 is the clean accuracy, whatever the attack
+            assert {"fgsm", "pgd-ce", "pgd-margin", "square", "worst case"} <= set(at)
+            # the worst case is per example over the set: never above any single attack
+            assert at["worst case"] <= min(v for k, v in at.items() if k != "worst case")
+            assert at["worst case"] <= clean[0]
+    transfer = {r["model"] for r in rows if r["attack"].startswith("transfer")}
+    assert transfer == {"logit, first-order"}  # from the cross-entropy model, not to itself
+    checks = list(csv.DictReader((tmp_path / "checks.csv").open()))
+    assert {c["model"] for c in checks} == set(g.models)
+    assert all(c["passed"] in ("True", "False") for c in checks)
     agreement = list(csv.DictReader((tmp_path / "agreement.csv").open()))
     assert [(a["model"], a["norm"]) for a in agreement] == [
         (m, n) for m in g.models for n in ("l2", "l-inf")
     ]
-    for a in agreement:
-        assert int(a["count"]) > 0 and float(a["median_true"]) > 0
-        if a["norm"] == "l-inf":
-            assert float(a["median_true"]) < 1.0  # pixels live in [0, 1]
-    for name in (
-        "accuracy_vs_eps.png",
-        "true_margins.png",
-        "agreement-cross-entropy-l2.png",
-        "agreement-margin-l-inf-input-l-inf.png",
-    ):
+    for name in ("accuracy_vs_eps.png", "true_margins.png", "agreement-cross-entropy-l2.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-    assert "First-order vs true input margin" in report
+    assert "Gradient-masking checks" in report and "First-order vs true input margin" in report

@@ -1,20 +1,25 @@
-"""`largemargin reproduce adversarial`: accuracy under attack of cross-entropy and margin models,
-and how well the first-order margin agrees with the true input margin.
+"""`largemargin reproduce adversarial`: which margin variant really enlarges the margin.
 
-The paper's claim: models trained with the large margin loss, above all with the l-inf margin
-on the input, keep more accuracy than cross-entropy under FGSM and iterative FGSM as the l-inf
-radius eps grows (0 to 0.3 on MNIST, pixels in [0, 1]). Each model below is trained per seed on
-the same MNIST subset, then attacked in eval mode on the first ``attack_examples`` test images
-with FGSM, iterative FGSM and PGD (random start), l-inf, inside [0, 1].
+The paper's claim: models trained with the large margin loss, above all with the l-inf margin on
+the input, keep more accuracy than cross-entropy under attack as the l-inf radius eps grows.
+Each variant below is trained per seed on the same MNIST subset, then evaluated on the first
+``attack_examples`` test images with the robustness suite (``attacks.evaluate_robustness``):
+FGSM, PGD on the cross-entropy and on the logit margin, the gradient-free Square attack, and a
+transfer attack from the cross-entropy model of the same seed. Every robustness figure is the
+per-example worst case over that set; the suite's gradient-masking checks are reported per
+model, and a model that any seed flags is marked. Standard AutoAttack (``largemargin[robust]``)
+runs on the first ``autoattack_examples`` images for the first seed's models named in
+``autoattack_models``.
 
-For the first seed's models, the first-order input margin (logit scores, closest of all
-competitors, what the loss linearises) is compared with the true input margin (the smallest
-flipping perturbation found by DeepFool and bisection) in l2 and l-inf, on the first
-``margin_examples`` test images, with ``analysis.compare_margins``.
+For the first seed's models, the first-order input margin (logit scores, closest competitor,
+what the loss linearises) is compared with the true input margin (DeepFool and bisection, with
+the adversarial points of Square (l-inf) or the logit-margin PGD (l2) as further candidates) in
+l2 and l-inf, on the first ``margin_examples`` test images.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +28,8 @@ from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
 from largemargin.analysis import input_margin_agreement, plot_margin_agreement, plot_margin_cdfs
-from largemargin.attacks import accuracy_under_attack
+from largemargin.attacks import RobustnessReport, accuracy_under_attack, evaluate_robustness, pgd
+from largemargin.attacks import square as square_attack
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import (
     MNIST_MARGIN_LAYERS,
@@ -38,31 +44,55 @@ from largemargin.experiments.grid import (
 )
 from largemargin.files import save_figure, write_csv
 
-# model label -> (loss of grid.LOSSES, margin layers)
+#: model label -> (loss label of ``grid.LOSSES``, margin layers). All margins are l-inf.
 MODELS: dict[str, tuple[str, list[str]]] = {
     "cross-entropy": ("cross-entropy", MNIST_MARGIN_LAYERS),
-    "margin l-inf, input": ("margin l-inf", ["input"]),
-    "margin l-inf, input+hidden": ("margin l-inf", MNIST_MARGIN_LAYERS),
-    "margin l2, input+hidden": ("margin l2", MNIST_MARGIN_LAYERS),
+    "reference (softmax, first-order)": ("margin l-inf", MNIST_MARGIN_LAYERS),
+    "softmax, second-order": ("margin l-inf, second-order", MNIST_MARGIN_LAYERS),
+    "logit, first-order": ("margin l-inf, logit", MNIST_MARGIN_LAYERS),
+    "logit, first-order, gamma 100": ("margin l-inf, logit, gamma 100", MNIST_MARGIN_LAYERS),
+    "logit, second-order": ("margin l-inf, logit, second-order", MNIST_MARGIN_LAYERS),
+    "logit, second-order, gamma 100": (
+        "margin l-inf, logit, second-order, gamma 100",
+        MNIST_MARGIN_LAYERS,
+    ),
+    "logit, second-order, gamma 10": (
+        "margin l-inf, logit, second-order, gamma 10",
+        MNIST_MARGIN_LAYERS,
+    ),
+    "logit, second-order, input only": ("margin l-inf, logit, second-order", ["input"]),
 }
-ATTACK_NAMES = {"fgsm": "FGSM", "iterative_fgsm": "iterative FGSM", "pgd": "PGD"}
+BASELINE = "cross-entropy"
+#: the suite's attacks; a transfer attack from the baseline of the same seed is added.
+SUITE = ("fgsm", "pgd-ce", "pgd-margin", "square")
 MARGIN_NORMS = {"l2": 2, "l-inf": "inf"}
+#: radius of the extra candidate search for the true margin, per norm (pixels, [0, 1] scale):
+#: large enough to flip nearly every MNIST digit, so the bisection has a point to shrink.
+CANDIDATE_EPS = {"l2": 4.0, "l-inf": 0.3}
 
 
 @dataclass
 class AdversarialGrid:
     """``train_size`` class-balanced training images (None: all), ``epochs``, ``batch_size``;
-    ``epsilons``: l-inf radii in pixel units ([0, 1] scale); ``steps``: iterations of iterative
-    FGSM and PGD; ``attack_examples`` / ``margin_examples``: test images attacked / measured."""
+    ``epsilons``: l-inf radii in pixel units ([0, 1] scale), 0 excluded (clean accuracy is
+    reported apart); ``steps`` / ``restarts``: of each PGD; ``square_queries``: of Square;
+    ``attack_examples``: test images every model is attacked on; ``autoattack_examples`` and
+    ``autoattack_models``: the first images and the models (first seed) that standard AutoAttack
+    evaluates (0 or an empty list: none); ``margin_examples``: test images whose true margins
+    are measured (first seed)."""
 
     seeds: list[int]
     train_size: int | None
     epochs: int
     batch_size: int
-    epsilons: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
-    steps: dict[str, int] = field(default_factory=lambda: {"iterative_fgsm": 10, "pgd": 20})
-    attack_examples: int = 1000
-    margin_examples: int = 200
+    epsilons: list[float] = field(default_factory=lambda: [0.1, 0.2])
+    steps: int = 20
+    restarts: int = 1
+    square_queries: int = 1000
+    attack_examples: int = 200
+    autoattack_examples: int = 100
+    autoattack_models: list[str] = field(default_factory=list)
+    margin_examples: int = 100
     models: list[str] = field(default_factory=lambda: list(MODELS))
 
 
@@ -71,24 +101,48 @@ FULL = AdversarialGrid(
     train_size=None,
     epochs=30,
     batch_size=128,
-    steps={"iterative_fgsm": 20, "pgd": 40},
+    epsilons=[0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+    steps=100,
+    restarts=5,
+    square_queries=5000,
     attack_examples=10000,
+    autoattack_examples=10000,
+    autoattack_models=list(MODELS),
     margin_examples=1000,
 )
 QUICK = AdversarialGrid(
-    seeds=[0, 1], train_size=3000, epochs=8, batch_size=64, attack_examples=500, margin_examples=100
+    seeds=[0, 1],
+    train_size=3000,
+    epochs=8,
+    batch_size=64,
+    autoattack_models=[
+        "cross-entropy",
+        "reference (softmax, first-order)",
+        "logit, first-order",
+        "logit, second-order",
+        "logit, second-order, gamma 100",
+    ],
 )
 
 
-def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
-    """One run per model and seed. ``Cell.setting`` is unused (0)."""
-    out = []
-    for label in grid.models:
+def _check(grid: AdversarialGrid) -> None:
+    for label in [*grid.models, *grid.autoattack_models]:
         if label not in MODELS:
             raise ValueError(f"models: {label!r} is not one of {list(MODELS)}")
+    if BASELINE not in grid.models:
+        raise ValueError(f"models: must include {BASELINE!r}, the transfer attack's source")
+    if not grid.epsilons or any(not 0 < eps <= 1 for eps in grid.epsilons):
+        raise ValueError(f"epsilons: expected radii in (0, 1], got {grid.epsilons}")
+
+
+def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
+    """One run per model and seed, the baseline first (the transfer attacks need it).
+    ``Cell.setting`` is unused (0)."""
+    _check(grid)
+    out = []
+    for label in [BASELINE, *(m for m in grid.models if m != BASELINE)]:
         loss, layers = MODELS[label]
         for seed in grid.seeds:
-            name = f"{slug(label)}-seed{seed}"
             config = mnist_run(
                 data_dir=data_dir,
                 loss=loss,
@@ -96,7 +150,7 @@ def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Ce
                 epochs=grid.epochs,
                 batch_size=grid.batch_size,
                 run_dir=run_dir,
-                name=name,
+                name=f"{slug(label)}-seed{seed}",
                 train_subset=grid.train_size,
                 margin_layers=layers,
             )
@@ -105,36 +159,66 @@ def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Ce
 
 
 class _Measurements:
-    """Attacks every trained model and measures the first seed's margins (``on_trained``)."""
+    """Evaluates every trained model (``on_trained``): the robustness suite for each, standard
+    AutoAttack and the true margins for the first seed's."""
 
     def __init__(self, grid: AdversarialGrid, x: torch.Tensor, y: torch.Tensor, folder: Path):
         self.grid, self.x, self.y, self.folder = grid, x, y, folder
-        self.attack_rows: list[dict] = []
+        self.baselines: dict[int, torch.nn.Module] = {}
+        self.reports: dict[tuple[str, int], RobustnessReport] = {}
+        self.autoattack_rows: list[dict] = []
         self.agreement: list[dict] = []
         self.margins: dict[str, dict[str, torch.Tensor]] = {}
 
     def __call__(self, cell: Cell, model: torch.nn.Module) -> None:
         g = self.grid
         x, y = self.x[: g.attack_examples], self.y[: g.attack_examples]
-        for attack in ATTACK_NAMES:
-            kwargs: dict = {"clip_min": 0.0, "clip_max": 1.0}
-            if attack in g.steps:
-                kwargs["steps"] = g.steps[attack]
-            if attack == "pgd":
-                kwargs["generator"] = torch.Generator().manual_seed(cell.seed)
-            rows = accuracy_under_attack(model, (x, y), attack, g.epsilons, norm="inf", **kwargs)
-            for row in rows:
-                self.attack_rows.append(
-                    {"model": cell.loss, "seed": cell.seed, "attack": attack, **row}
+        reference = None if cell.loss == BASELINE else self.baselines[cell.seed]
+        self.reports[cell.loss, cell.seed] = evaluate_robustness(
+            model,
+            x,
+            y,
+            g.epsilons,
+            norm="inf",
+            attacks=SUITE,
+            reference_model=reference,
+            steps=g.steps,
+            restarts=g.restarts,
+            square_queries=g.square_queries,
+            seed=cell.seed,
+        )
+        if cell.loss == BASELINE:
+            self.baselines[cell.seed] = model
+        if cell.seed != g.seeds[0]:
+            return
+        if cell.loss in g.autoattack_models and g.autoattack_examples > 0:
+            n = g.autoattack_examples
+            for row in accuracy_under_attack(
+                model, (self.x[:n], self.y[:n]), "autoattack", g.epsilons, norm="inf"
+            ):
+                self.autoattack_rows.append(
+                    {"model": cell.loss, "seed": cell.seed, "attack": "autoattack", **row}
                 )
-        if cell.seed == g.seeds[0]:
-            self._margins(cell.loss, model)
+        self._margins(cell.loss, model)
 
     def _margins(self, label: str, model: torch.nn.Module) -> None:
-        x, y = self.x[: self.grid.margin_examples], self.y[: self.grid.margin_examples]
+        g = self.grid
+        x, y = self.x[: g.margin_examples], self.y[: g.margin_examples]
         found: dict[str, torch.Tensor] = {}
         for norm_name, p in MARGIN_NORMS.items():
-            first, true, stats = input_margin_agreement(model, x, y, norm=p)
+            eps = CANDIDATE_EPS[norm_name]
+            rng = torch.Generator().manual_seed(0)
+            if norm_name == "l-inf":
+                candidate = square_attack(
+                    model, x, y, eps, norm="inf", n_queries=g.square_queries, generator=rng
+                )
+            else:
+                candidate = pgd(
+                    model, x, y, eps, norm=2, loss="margin", steps=g.steps, generator=rng
+                )
+            first, true, stats = input_margin_agreement(
+                model, x, y, norm=p, adversarial=candidate
+            )
             self.agreement.append({"model": label, "norm": norm_name, **stats})
             path = self.folder / f"agreement-{slug(label)}-{norm_name}.png"
             plot_margin_agreement(first, true, path)
@@ -142,63 +226,126 @@ class _Measurements:
         self.margins[label] = found
 
 
-def _attack_table(rows: list[dict], attack: str, models: list[str], epsilons: list[float]) -> str:
-    lines = [
-        "| eps | " + " | ".join(models) + " |",
-        "| --- " * (len(models) + 1) + "|",
+def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]:
+    """One row per model, seed, attack and eps (attack "worst case": the per-example worst case
+    over the suite; eps 0: clean accuracy)."""
+    rows = []
+    for (model, seed), report in reports.items():
+        base = {"model": model, "seed": seed}
+        rows.append({**base, "attack": "clean", "eps": 0.0, "accuracy": report.clean_accuracy})
+        for row in report.rows:
+            rows.append({**base, **row})
+        for row in report.worst:
+            rows.append({**base, "attack": "worst case", **row})
+    return rows
+
+
+def _values(rows: list[dict], model: str, attack: str, eps: float) -> list[float]:
+    return [
+        r["accuracy"]
+        for r in rows
+        if r["model"] == model and r["attack"] == attack and math.isclose(r["eps"], eps)
     ]
-    for eps in epsilons:
+
+
+def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> str:
+    """"no" or "suspected: <failed checks> (seeds ...)" for a model over its seeds."""
+    failed: dict[str, list[int]] = {}
+    for (label, seed), report in reports.items():
+        if label == model:
+            for check in report.checks:
+                if not check["passed"]:
+                    failed.setdefault(check["check"], []).append(seed)
+    if not failed:
+        return "no"
+    return "**suspected**: " + "; ".join(
+        f"{name} (seeds {seeds})" for name, seeds in failed.items()
+    )
+
+
+def _headline_table(m: _Measurements, rows: list[dict]) -> str:
+    g = m.grid
+    aa = [f"AutoAttack {eps:g}" for eps in g.epsilons]
+    header = (
+        ["model", "clean"]
+        + [f"worst case {eps:g}" for eps in g.epsilons]
+        + aa
+        + ["median true l-inf margin", "gradient masking"]
+    )
+    lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
+    agreement = {(a["model"], a["norm"]): a for a in m.agreement}
+    for model in g.models:
+        cells = [model, format_spread(_values(rows, model, "clean", 0.0), 100, 1)]
+        cells += [
+            format_spread(_values(rows, model, "worst case", eps), 100, 1) for eps in g.epsilons
+        ]
+        for eps in g.epsilons:
+            values = _values(m.autoattack_rows, model, "autoattack", eps)
+            cells.append(format_spread(values, 100, 1) if values else "not run")
+        linf = agreement.get((model, "l-inf"))
+        cells.append(f"{linf['median_true']:.3f}" if linf else "")
+        cells.append(_masking(m.reports, model))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _attack_table(rows: list[dict], models: list[str], eps: float) -> str:
+    attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "clean"))
+    lines = [
+        "| model | " + " | ".join(attacks) + " |",
+        "| --- " * (len(attacks) + 1) + "|",
+    ]
+    for model in models:
         cells = []
-        for model in models:
-            values = [
-                r["accuracy"]
-                for r in rows
-                if r["attack"] == attack and r["model"] == model and r["eps"] == eps
-            ]
-            cells.append(format_spread(values, 100, 1))
-        lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+        for attack in attacks:
+            values = _values(rows, model, attack, eps)
+            cells.append(format_spread(values, 100, 1) if values else "")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _checks_table(reports: dict[tuple[str, int], RobustnessReport]) -> str:
+    lines = ["| model | seed | check | result | numbers |", "| --- | --- | --- | --- | --- |"]
+    for (model, seed), report in reports.items():
+        for check in report.checks:
+            verdict = "pass" if check["passed"] else "**FAIL**"
+            lines.append(f"| {model} | {seed} | {check['check']} | {verdict} | {check['detail']} |")
     return "\n".join(lines)
 
 
 def _agreement_table(agreement: list[dict]) -> str:
     lines = [
         "| model | norm | Spearman rank correlation | median first-order / true | within 2x | "
-        "median true margin | median first-order margin | examples compared |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "median true margin | median first-order margin | not found | examples compared |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for a in agreement:
         lines.append(
             f"| {a['model']} | {a['norm']} | {a['spearman']:.2f} | {a['median_ratio']:.2f} | "
             f"{a['within_2x']:.0%} | {a['median_true']:.3f} | {a['median_first_order']:.3f} | "
-            f"{a['count']} |"
+            f"{a.get('not_found', 0)} | {a['count']} |"
         )
     return "\n".join(lines)
 
 
-def _plot_attacks(rows: list[dict], models: list[str], epsilons: list[float], path: Path) -> Path:
-    fig = Figure(figsize=(4.2 * len(ATTACK_NAMES), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(ATTACK_NAMES), squeeze=False)[0]
-    for ax, (attack, title) in zip(axes, ATTACK_NAMES.items(), strict=True):
-        for model in models:
-            stats = [
-                mean_sd(
-                    [
-                        r["accuracy"]
-                        for r in rows
-                        if r["attack"] == attack and r["model"] == model and r["eps"] == eps
-                    ]
-                )
-                for eps in epsilons
-            ]
-            means = [100 * m for m, _ in stats]
-            sds = [0.0 if sd != sd else 100 * sd for _, sd in stats]  # NaN sd: one seed
-            ax.errorbar(epsilons, means, yerr=sds, marker="o", capsize=3, label=model)
-        ax.set_title(f"{title}, l-inf", fontsize="medium")
-        ax.set_xlabel("eps (pixels, [0, 1] scale)")
-        ax.set_ylim(0, 101)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    axes[-1].legend(fontsize="small")
+def _plot_worst_case(rows: list[dict], models: list[str], epsilons: list[float], path: Path):
+    """Worst-case accuracy (%) over the suite against eps, one line per model, ± sd bars."""
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    xs = [0.0, *epsilons]
+    for model in models:
+        stats = [mean_sd(_values(rows, model, "clean", 0.0))] + [
+            mean_sd(_values(rows, model, "worst case", eps)) for eps in epsilons
+        ]
+        means = [100 * mean for mean, _ in stats]
+        sds = [0.0 if math.isnan(sd) else 100 * sd for _, sd in stats]
+        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=model)
+    ax.set_title("worst case over FGSM, PGD (CE, margin), Square, transfer; l-inf")
+    ax.set_xlabel("eps (pixels, [0, 1] scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 101)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")
     return save_figure(fig, path)
 
 
@@ -207,28 +354,39 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
     todo = cells(grid, data_dir, folder / "runs")
     write_grid_record(folder, asdict(grid), todo)
     test = build_datasets(DataConfig(name="mnist", data_dir=data_dir)).test
-    n = max(grid.attack_examples, grid.margin_examples)
+    n = max(grid.attack_examples, grid.autoattack_examples, grid.margin_examples)
     x, y = next(iter(DataLoader(test, batch_size=n)))
     measure = _Measurements(grid, x, y, folder)
     outcomes = run_grid(todo, on_trained=measure)
     write_outcomes_csv(outcomes, "unused", folder / "results.csv")
-    write_csv(measure.attack_rows, folder / "attacks.csv")
-    _plot_attacks(measure.attack_rows, grid.models, grid.epsilons, folder / "accuracy_vs_eps.png")
+    rows = _attack_rows(measure.reports)
+    write_csv(rows + measure.autoattack_rows, folder / "attacks.csv")
+    checks = [
+        {"model": model, "seed": seed, **check}
+        for (model, seed), report in measure.reports.items()
+        for check in report.checks
+    ]
+    write_csv(checks, folder / "checks.csv")
+    _plot_worst_case(rows, grid.models, grid.epsilons, folder / "accuracy_vs_eps.png")
     plot_margin_cdfs(measure.margins, folder / "true_margins.png")
     write_csv(measure.agreement, folder / "agreement.csv")
     size = "all 60000" if grid.train_size is None else str(grid.train_size)
     parts = [
-        f"MNIST, {size} training images, {grid.epochs} epochs; l-inf attacks on the first "
-        f"{min(grid.attack_examples, len(x))} test images; accuracy (%) mean ± sd over seeds "
-        f"{grid.seeds}. Iterative FGSM: {grid.steps['iterative_fgsm']} steps; PGD: "
-        f"{grid.steps['pgd']} steps, random start."
+        f"MNIST, {size} training images, {grid.epochs} epochs, batch {grid.batch_size}; "
+        f"l-inf attacks on the first {min(grid.attack_examples, len(x))} test images; accuracy "
+        f"(%) mean ± sd over seeds {grid.seeds}. Attack set: FGSM; PGD on the cross-entropy and "
+        f"on the logit margin ({grid.steps} steps, {grid.restarts} random start(s)); Square "
+        f"({grid.square_queries} queries, gradient-free); transfer of both PGDs from the "
+        f"cross-entropy model of the same seed. \"Worst case\": an example counts as robust only "
+        f"if no attack of the set flips it. AutoAttack: standard version, first "
+        f"{grid.autoattack_examples} test images, seed {grid.seeds[0]}.",
+        "### Headline\n\n" + _headline_table(measure, rows),
     ]
-    for attack, title in ATTACK_NAMES.items():
-        table = _attack_table(measure.attack_rows, attack, grid.models, grid.epsilons)
-        parts.append(f"### {title}\n\n{table}")
+    for eps in grid.epsilons:
+        parts.append(f"### Every attack at eps {eps:g}\n\n" + _attack_table(rows, grid.models, eps))
+    parts.append("### Gradient-masking checks\n\n" + _checks_table(measure.reports))
     parts.append(
         f"### First-order vs true input margin (seed {grid.seeds[0]}, first "
-        f"{grid.margin_examples} test images, correctly classified and flipped ones)\n\n"
-        + _agreement_table(measure.agreement)
+        f"{grid.margin_examples} test images)\n\n" + _agreement_table(measure.agreement)
     )
     return "\n\n".join(parts)

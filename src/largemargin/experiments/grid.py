@@ -43,6 +43,23 @@ LOSSES: dict[str, LossConfig] = {
     "margin l1": LossConfig(kind="large_margin", norm=1),
     "margin l2": LossConfig(kind="large_margin", norm=2),
     "margin l-inf": LossConfig(kind="large_margin", norm="inf"),
+    # Variants for adversarial robustness (the adversarial experiment compares them): logit
+    # scores (the paper's equation) and/or the second-order gradient; gamma in the units of
+    # norm_scale "dim" (at the input, l-inf: 784 x pixels, so gamma 100 is about 0.13 pixels).
+    "margin l-inf, second-order": LossConfig(kind="large_margin", norm="inf", second_order=True),
+    "margin l-inf, logit": LossConfig(kind="large_margin", norm="inf", score="logit"),
+    "margin l-inf, logit, gamma 100": LossConfig(
+        kind="large_margin", norm="inf", score="logit", gamma=100.0
+    ),
+    "margin l-inf, logit, second-order": LossConfig(
+        kind="large_margin", norm="inf", score="logit", second_order=True
+    ),
+    "margin l-inf, logit, second-order, gamma 100": LossConfig(
+        kind="large_margin", norm="inf", score="logit", second_order=True, gamma=100.0
+    ),
+    "margin l-inf, logit, second-order, gamma 10": LossConfig(
+        kind="large_margin", norm="inf", score="logit", second_order=True, gamma=10.0
+    ),
 }
 
 
