@@ -49,6 +49,13 @@ def _evaluate_parser() -> ArgumentParser:
     )
     parser.add_argument("--batch_size", type=int, default=1000)
     parser.add_argument("--device", type=str, default="cpu")
+    parser.add_argument(
+        "--trust_model_code",
+        type=bool,
+        default=False,
+        help="rebuild a model given by import path (package.module:factory), which imports and "
+        "runs that code: only for checkpoints whose model code you trust",
+    )
     return parser
 
 
@@ -142,7 +149,7 @@ def _run(parser: ArgumentParser, args) -> int:
 
         data = None
         if sub.data_name is not None or sub.data_dir is not None:
-            _, cfg = load_checkpoint(sub.checkpoint)
+            _, cfg = load_checkpoint(sub.checkpoint, trust_model_code=sub.trust_model_code)
             data = replace(cfg.data, download=False)
             if sub.data_name is not None:
                 data = DataConfig(name=sub.data_name, data_dir=sub.data_dir, download=False)
@@ -150,7 +157,13 @@ def _run(parser: ArgumentParser, args) -> int:
                 data = replace(data, data_dir=sub.data_dir)
         print(
             json.dumps(
-                evaluate(sub.checkpoint, data=data, batch_size=sub.batch_size, device=sub.device),
+                evaluate(
+                    sub.checkpoint,
+                    data=data,
+                    batch_size=sub.batch_size,
+                    device=sub.device,
+                    trust_model_code=sub.trust_model_code,
+                ),
                 indent=2,
             )
         )

@@ -45,7 +45,9 @@ class MarginsConfig:
     p of the lp margin (any p >= 1, or "inf"); ``true_margin``: also find the true input margin
     (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
     ``max_examples``: the first N test images; ``data``: another dataset (None: the first
-    run's); ``out``: output folder (None: ``<first run folder>/margins``)."""
+    run's); ``out``: output folder (None: ``<first run folder>/margins``); ``trust_model_code``:
+    rebuild models given by import path, which imports and runs that code (only for checkpoints
+    whose model code you trust)."""
 
     checkpoints: list[str]
     labels: list[str] | None = None
@@ -57,6 +59,7 @@ class MarginsConfig:
     data: DataConfig | None = None
     out: str | None = None
     device: str = "cpu"
+    trust_model_code: bool = False
 
 
 def _check(cfg: MarginsConfig) -> list[str]:
@@ -95,7 +98,7 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
     (model, measure, examples, misclassified share, 10th percentile and median margin) and the
     output folder."""
     labels = _check(cfg)
-    loaded = [load_checkpoint(c) for c in cfg.checkpoints]
+    loaded = [load_checkpoint(c, trust_model_code=cfg.trust_model_code) for c in cfg.checkpoints]
     first_run = loaded[0][1]
     layers = cfg.layers or first_run.model.margin_layers
     layers = layers or default_margin_layers(first_run.model.name)

@@ -11,34 +11,51 @@ from torch.utils.data import DataLoader
 import largemargin as lm
 from largemargin.data import DataConfig, build_datasets
 from largemargin.models import build_model, default_margin_layers
+from largemargin.models.import_path import is_import_path
+from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, from_dict
 from largemargin.training.objective import Objective
 
 
-def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, RunConfig]:
+def load_checkpoint(
+    path: str | Path, *, trust_model_code: bool = False
+) -> tuple[torch.nn.Module, RunConfig]:
     """Rebuild the model of a ``largemargin train`` checkpoint and load its weights (eval mode).
 
-    The checkpoint is a pickle (Lightning's format, with RNG states): load only files you trust.
+    The file is read by ``read_checkpoint`` (weights-only unpickling: nothing in it is run). A
+    run whose model is user code given by import path (``model.name: package.module:factory``)
+    would import and call that code to rebuild the model, so it is refused unless
+    ``trust_model_code`` is true: set it only for checkpoints whose model import path you trust.
+    Raises ValueError naming ``checkpoint=<path>`` when the file is not such a checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint={str(path)!r}: no such file")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    record = ckpt.get("largemargin_config") if isinstance(ckpt, dict) else None
-    if record is None:
-        raise ValueError(f"checkpoint={str(path)!r}: not written by `largemargin train`")
-    record = dict(record)
+    ckpt = read_checkpoint(path)
+    where = f"checkpoint={str(path)!r}"
+    record = dict(ckpt["largemargin_config"])
     shape = record.pop("model_shape")
     record.pop("data_info", None)
-    cfg = from_dict(record)
-    model = build_model(
-        cfg.model.name,
-        num_classes=shape["num_classes"],
-        in_channels=shape["in_channels"],
-        **cfg.model.kwargs,
-    )
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state)
+    try:
+        cfg = from_dict(record)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{where}: its config is not a run config ({error})") from error
+    name = str(cfg.model.name)
+    if is_import_path(name) and not trust_model_code:
+        raise ValueError(
+            f"{where}: its model {name!r} is user code by import path, which rebuilding it "
+            "would import and run; pass trust_model_code=True (--trust_model_code true) only if "
+            "you trust that code"
+        )
+    try:
+        model = build_model(
+            name,
+            num_classes=shape["num_classes"],
+            in_channels=shape["in_channels"],
+            **cfg.model.kwargs,
+        )
+        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state)
+    except (ValueError, TypeError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{where}: cannot rebuild model {name!r} from it ({first})") from error
     return model.eval(), cfg
 
 
@@ -48,10 +65,12 @@ def evaluate(
     data: DataConfig | None = None,
     batch_size: int = 1000,
     device: str = "cpu",
+    trust_model_code: bool = False,
 ) -> dict:
     """Test accuracy and mean first-order margin per margin layer (the run's loss options) of
-    ``checkpoint`` on ``data``'s test split (default: the run's own data config)."""
-    model, cfg = load_checkpoint(checkpoint)
+    ``checkpoint`` on ``data``'s test split (default: the run's own data config).
+    ``trust_model_code``: see ``load_checkpoint``."""
+    model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
     data = data if data is not None else replace(cfg.data, download=False)
     bundle = build_datasets(data)
     model = model.to(device)
