@@ -91,7 +91,10 @@ def test_yaml_config_then_flags(tmp_path, capsys):
     assert report["examples"] == 3000 and report["accuracy"] == pytest.approx(
         metrics["test"]["acc"], abs=1e-6
     )
-    assert set(report["mean_margin"]) == {"input", "block1", "block2"}
+    assert set(report["mean_logit_margin"]) == {"input", "block1", "block2"}
+    assert report["mean_logit_margin"]["input"] == pytest.approx(
+        metrics["test"]["logit_margin/input"], rel=1e-4
+    )
 
 
 def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):

@@ -7,8 +7,10 @@ of all competitor classes (``analysis.first_order_margins``). Writes to ``out``:
 
 - ``margins.csv``: one line per model, example and measure (``first-order <layer>`` or
   ``true input``), the margin in that layer's units (first-order: signed, negative when
-  misclassified; true: 0 when misclassified, inf when no perturbation inside the input range
-  flipped it);
+  misclassified; true: 0 when misclassified, ``nan`` when not found: no perturbation tried
+  inside the input range flipped it, the search failed, which is not a large margin);
+- ``summary.csv``: the summary rows ``measure_margins`` returns (statistics over the found
+  margins, the share not found in its own column);
 - ``margins.png``: the CDFs, one panel per measure, one curve per model;
 - with ``true_margin``: ``agreement.csv`` and ``agreement-<model>.png``, the first-order
   against the true input margin (``analysis.input_margin_agreement``).
@@ -26,6 +28,7 @@ from torch.utils.data import DataLoader, Subset
 from largemargin.analysis import (
     first_order_margins,
     input_margin_agreement,
+    not_found,
     plot_margin_agreement,
     plot_margin_cdfs,
 )
@@ -88,6 +91,7 @@ def _summary(name: str, values: torch.Tensor) -> dict:
         "measure": name,
         "examples": values.numel(),
         "misclassified": float((values <= 0).float().mean()),
+        "not_found": not_found(values)[1],
         "p10": float(finite.quantile(0.1)) if finite.numel() else math.nan,
         "median": float(finite.median()) if finite.numel() else math.nan,
     }
@@ -95,8 +99,10 @@ def _summary(name: str, values: torch.Tensor) -> dict:
 
 def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
     """Measure every checkpoint; write the files; return one summary row per model and measure
-    (model, measure, examples, misclassified share, 10th percentile and median margin) and the
-    output folder."""
+    and the output folder. A row holds model, measure, examples, ``misclassified`` (share of
+    examples), ``not_found`` (share of examples without a margin: true margins not found;
+    0 for first-order ones), and ``p10`` and ``median``: the 10th percentile and median of the
+    finite margins only (misclassified included, not found left out)."""
     labels = _check(cfg)
     loaded = [load_checkpoint(c, trust_model_code=cfg.trust_model_code) for c in cfg.checkpoints]
     first_run = loaded[0][1]
@@ -138,13 +144,14 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
         for name, values in measures.items()
         for i, v in enumerate(values.tolist())
     ]
-    write_csv(rows, out / "margins.csv")
-    plot_margin_cdfs(by_model, out / "margins.png")
-    if agreement:
-        write_csv(agreement, out / "agreement.csv")
     summary = [
         {"model": label, **_summary(name, values)}
         for label, measures in by_model.items()
         for name, values in measures.items()
     ]
+    write_csv(rows, out / "margins.csv")
+    write_csv(summary, out / "summary.csv")
+    plot_margin_cdfs(by_model, out / "margins.png")
+    if agreement:
+        write_csv(agreement, out / "agreement.csv")
     return summary, out

@@ -1,4 +1,4 @@
-"""Accuracy and first-order margins of a trained checkpoint on a dataset's test split."""
+"""Accuracy and logit margins of a trained checkpoint on a dataset's test split."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from largemargin.models import build_model, default_margin_layers
 from largemargin.models.import_path import is_import_path
 from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, from_dict
-from largemargin.training.objective import Objective
+from largemargin.training.objective import logit_margins
 
 
 def load_checkpoint(
@@ -67,29 +67,37 @@ def evaluate(
     device: str = "cpu",
     trust_model_code: bool = False,
 ) -> dict:
-    """Test accuracy and mean first-order margin per margin layer (the run's loss options) of
-    ``checkpoint`` on ``data``'s test split (default: the run's own data config).
-    ``trust_model_code``: see ``load_checkpoint``."""
+    """Test accuracy and logit margins per margin layer of ``checkpoint`` on ``data``'s test
+    split (default: the run's own data config), in eval mode.
+
+    ``mean_logit_margin`` and ``median_logit_margin`` map each margin layer to the mean and
+    median over the test examples of ``objective.logit_margins``: the signed first-order
+    distance to the closest competitor with logit scores and no norm scale, in that layer's
+    own units measured in the run's lp norm (negative: misclassified), whatever the training
+    score. The same quantity as the run's ``test/logit_margin/<layer>`` metric.
+    ``trust_model_code``: see ``load_checkpoint``.
+    """
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
     data = data if data is not None else replace(cfg.data, download=False)
     bundle = build_datasets(data)
     model = model.to(device)
-    layers = cfg.model.margin_layers or default_margin_layers(cfg.model.name)
-    objective = Objective(cfg.loss, list(layers), weight_decay=0.0)
+    layers = list(cfg.model.margin_layers or default_margin_layers(cfg.model.name))
     correct, count = 0, 0
-    sums = dict.fromkeys(layers, 0.0)
-    for x, y in DataLoader(bundle.test, batch_size=batch_size):
-        x, y = x.to(device), y.to(device)
-        logits, acts = lm.forward_with_layers(model, x, list(layers))
-        margins = objective.measure(logits, y, acts)
-        correct += int((logits.argmax(1) == y).sum())
-        count += len(y)
-        for name, value in margins.items():
-            sums[name] += float(value) * len(y)
+    parts: list[torch.Tensor] = []
+    with torch.enable_grad():
+        for x, y in DataLoader(bundle.test, batch_size=batch_size):
+            x, y = x.to(device), y.to(device)
+            logits, acts = lm.forward_with_layers(model, x, layers)
+            parts.append(logit_margins(logits, y, acts, norm=cfg.loss.norm).cpu())
+            correct += int((logits.argmax(1) == y).sum())
+            count += len(y)
+    margins = torch.cat(parts).T  # (L, N)
     return {
         "checkpoint": str(checkpoint),
         "dataset": data.name,
         "examples": count,
         "accuracy": correct / count,
-        "mean_margin": {name: total / count for name, total in sums.items()},
+        "norm": str(cfg.loss.norm),
+        "mean_logit_margin": {n: float(m.mean()) for n, m in zip(layers, margins, strict=True)},
+        "median_logit_margin": {n: float(m.median()) for n, m in zip(layers, margins, strict=True)},
     }
