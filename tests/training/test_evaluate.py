@@ -26,7 +26,7 @@ def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch
         model=ModelConfig(margin_layers=["input"]),
         loss=LossConfig(norm=2, score="prob", norm_scale="dim"),
     )
-    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda path: (model, cfg))
+    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda path, **_: (model, cfg))
     report = evaluate_module.evaluate("unused.ckpt", batch_size=700)
     test = build_datasets(DataConfig()).test
     x = torch.stack([test[i][0] for i in range(len(test))]).flatten(1).double()
