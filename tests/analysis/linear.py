@@ -1,12 +1,29 @@
-"""Linear models (logits = W x + b) whose margins are known in closed form."""
+"""Linear models (logits = W x + b) whose margins are known in closed form, and a quantised
+one whose input gradient is zero."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from tests.attacks.toy import linear_model
 
-__all__ = ["closed_form", "linear_model"]
+__all__ = ["Staircase", "closed_form", "linear_model", "nearest_boundary_point"]
+
+
+class Staircase(nn.Module):
+    """Two classes on 2-D inputs: z1 - z0 = q(x1) + q(x2) - 1.4 with q(x) = floor(4 x) / 4, so
+    class 1 once both coordinates reach 0.75. Piecewise constant: the input gradient is
+    exactly zero everywhere (``detach``: the input has no gradient path at all)."""
+
+    def __init__(self, detach: bool = False) -> None:
+        super().__init__()
+        self.linear = linear_model(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([0, -1.4]))
+        self.detach = detach
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = torch.floor(x * 4) / 4
+        return self.linear(steps.detach() if self.detach else steps)
 
 
 def closed_form(

@@ -9,7 +9,7 @@ import torch
 
 from largemargin.analysis import input_margin_agreement
 
-from .linear import closed_form, linear_model
+from .linear import Staircase, closed_form, linear_model
 
 
 @pytest.mark.parametrize(("norm", "q"), [(2, 2.0), ("inf", 1.0)])
@@ -35,3 +35,17 @@ def test_linear_model_agrees_perfectly_with_the_closed_form(norm, q):
     assert stats["median_true"] == pytest.approx(float(exact[~wrong].median()), rel=1e-6)
     assert stats["median_first_order"] == pytest.approx(stats["median_true"], rel=1e-5)
     assert not math.isnan(stats["within_2x"])
+    assert stats["not_found"] == 0 and stats["not_found_share"] == 0.0
+
+
+def test_not_found_examples_are_counted_and_candidates_passed_through():
+    model = Staircase()  # zero input gradient: DeepFool finds nothing
+    x, y = torch.full((2, 2), 0.2), torch.tensor([0, 0])
+    _, true, stats = input_margin_agreement(model, x, y, norm=2)
+    assert true.isnan().all() and stats["not_found"] == 2 and stats["not_found_share"] == 1.0
+    assert stats["count"] == 0 and math.isnan(stats["median_true"])
+    candidate = torch.tensor([[1.0, 1.0], [0.2, 0.2]])  # flips the first example only
+    _, true, stats = input_margin_agreement(model, x, y, norm=2, adversarial=candidate)
+    # the flip starts where both coordinates reach 0.75, at (0.55, 0.55) from x
+    assert true[0].item() == pytest.approx(0.55 * math.sqrt(2), rel=1e-6) and true[1].isnan()
+    assert stats["count"] == 1 and stats["not_found"] == 1 and stats["not_found_share"] == 0.5

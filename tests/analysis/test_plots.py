@@ -22,7 +22,7 @@ def test_margin_cdfs(tmp_path):
     rng = np.random.default_rng(0)
     margins = {
         "cross-entropy": {"input": rng.normal(0.1, 0.05, 50), "block1": torch.rand(50)},
-        "large margin": {"input": np.append(rng.normal(0.3, 0.05, 49), np.inf)},
+        "large margin": {"input": np.append(rng.normal(0.3, 0.05, 48), [np.inf, np.nan])},
     }
     path = plot_margin_cdfs(margins, tmp_path / "out" / "cdf.png")
     assert path == tmp_path / "out" / "cdf.png"
@@ -55,3 +55,17 @@ def test_failed_save_leaves_target_and_no_temporary_file(tmp_path):
         save_figure(Broken(), path)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+
+
+def test_not_found_margins_are_counted_in_legend_and_title(tmp_path, monkeypatch):
+    drawn: list[Figure] = []
+    monkeypatch.setattr(
+        "largemargin.analysis.plots.save_figure", lambda fig, path: drawn.append(fig) or path
+    )
+    true = np.array([0.2, np.nan, 0.4, np.nan, 0.0])
+    plot_margin_cdfs({"lm": {"true input": true}, "ce": {"true input": true[:1]}}, tmp_path / "a")
+    plot_margin_agreement(np.array([0.3, 0.1, 0.5, 0.2, -0.1]), true, tmp_path / "b")
+    legend = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    assert legend == ["lm (2 not found)", "ce"]
+    assert "not found=2" in drawn[1].axes[0].get_title()
+    assert not list(tmp_path.iterdir())

@@ -11,6 +11,7 @@ from largemargin import __version__
 from largemargin.cli.main import main
 from largemargin.data import build_datasets
 from largemargin.training.evaluate import load_checkpoint
+from tests.payloads import write_evil_checkpoint
 
 
 def test_version(capsys):
@@ -90,7 +91,10 @@ def test_yaml_config_then_flags(tmp_path, capsys):
     assert report["examples"] == 3000 and report["accuracy"] == pytest.approx(
         metrics["test"]["acc"], abs=1e-6
     )
-    assert set(report["mean_margin"]) == {"input", "block1", "block2"}
+    assert set(report["mean_logit_margin"]) == {"input", "block1", "block2"}
+    assert report["mean_logit_margin"]["input"] == pytest.approx(
+        metrics["test"]["logit_margin/input"], rel=1e-4
+    )
 
 
 def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):
@@ -154,3 +158,61 @@ def test_attack_writes_csv_and_plot(tmp_path, capsys):
     assert accuracies[0] == pytest.approx(clean)  # eps = 0 is the clean accuracy
     assert all(0.0 <= a <= 1.0 for a in accuracies)
     assert csv_path.with_suffix(".png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("evaluate", []),
+        ("attack", ["--checkpoint"]),
+        ("margins", ["--checkpoints"]),
+        ("train", ["--resume"]),
+    ],
+)
+@pytest.mark.parametrize("kind", ["payload", "random bytes"])
+def test_a_crafted_checkpoint_runs_nothing_and_gets_one_line(
+    tmp_path, capsys, command, flags, kind
+):
+    marker, path = tmp_path / "marker", tmp_path / "shared.ckpt"
+    if kind == "payload":
+        write_evil_checkpoint(path, marker)
+    else:
+        path.write_bytes(bytes(range(256)) * 8)
+    argument = f"[{path}]" if command == "margins" else str(path)
+    extra = ["--run_dir", str(tmp_path / "runs"), "--name", "r"] if command == "train" else []
+    assert main([command, *flags, argument, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"largemargin {command}: error: checkpoint={str(path)!r}: ")
+    assert err.count("\n") == 1 and "expected a checkpoint written by `largemargin train`" in err
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.ckpt"]  # nothing written
+
+
+def _import_path_checkpoint(path, name: str, kwargs: dict):
+    shape = {"num_classes": 10, "in_channels": 1}
+    config = {"model": {"name": name, "kwargs": kwargs}, "model_shape": shape}
+    torch.save({"state_dict": {}, "largemargin_config": config}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [("evaluate", []), ("attack", ["--checkpoint"]), ("margins", ["--checkpoints"])],
+)
+def test_a_model_import_path_in_a_checkpoint_needs_trust_model_code(
+    tmp_path, capsys, command, flags
+):
+    marker = tmp_path / "marker"
+    path = _import_path_checkpoint(tmp_path / "a.ckpt", "os:system", {"command": f"touch {marker}"})
+    argument = f"[{path}]" if command == "margins" else str(path)
+    assert main([command, *flags, argument]) == 2
+    err = capsys.readouterr().err
+    assert "'os:system' is user code by import path" in err and "--trust_model_code" in err
+    assert not marker.exists()
+    trusted = _import_path_checkpoint(
+        tmp_path / "b.ckpt", "largemargin.models.mnist_reference:MnistReference", {}
+    )
+    argument = f"[{trusted}]" if command == "margins" else str(trusted)
+    assert main([command, *flags, argument, "--trust_model_code", "true"]) == 2
+    err = capsys.readouterr().err  # past the trust check: the empty state_dict does not fit
+    assert "cannot rebuild model 'largemargin.models.mnist_reference:MnistReference'" in err

@@ -12,6 +12,7 @@ import torch
 
 from largemargin.data import DataConfig, DataNotFoundError, build_datasets
 from largemargin.data.cifar import ARCHIVE, BATCH_FOLDER, TEST_BATCHES, TRAIN_BATCHES, load_cifar10
+from tests.payloads import Touch
 
 
 def _batch(n: int, offset: int) -> dict:
@@ -21,22 +22,22 @@ def _batch(n: int, offset: int) -> dict:
     return {"data": data, "labels": [(offset + i) % 10 for i in range(n)]}
 
 
-def _batches() -> dict[str, bytes]:
+def _batches(protocol: int = pickle.DEFAULT_PROTOCOL) -> dict[str, bytes]:
     names = TRAIN_BATCHES + TEST_BATCHES
-    return {name: pickle.dumps(_batch(4, 4 * i)) for i, name in enumerate(names)}
+    return {name: pickle.dumps(_batch(4, 4 * i), protocol) for i, name in enumerate(names)}
 
 
-def _write_folder(root):
+def _write_folder(root, batches: dict[str, bytes] | None = None):
     folder = root / BATCH_FOLDER
     folder.mkdir(parents=True)
-    for name, blob in _batches().items():
+    for name, blob in (batches or _batches()).items():
         (folder / name).write_bytes(blob)
 
 
-def _write_archive(root):
+def _write_archive(root, batches: dict[str, bytes] | None = None):
     root.mkdir(parents=True, exist_ok=True)
     with tarfile.open(root / ARCHIVE, "w:gz") as tar:
-        for name, blob in _batches().items():
+        for name, blob in (batches or _batches()).items():
             info = tarfile.TarInfo(f"{BATCH_FOLDER}/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
@@ -88,4 +89,55 @@ def test_malformed_batch_is_rejected(tmp_path):
     bad = {"data": np.zeros((2, 100), dtype=np.uint8), "labels": [0, 1]}
     (tmp_path / BATCH_FOLDER / "test_batch").write_bytes(pickle.dumps(bad))
     with pytest.raises(ValueError, match=r"test_batch: data of dtype uint8, shape \(2, 100\)"):
+        load_cifar10(str(tmp_path), download=False)
+
+
+def _numpy1_protocol2(blob: bytes) -> bytes:
+    """A protocol-2 pickle as numpy 1 wrote it (the distributed batches name numpy.core)."""
+    return blob.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5, "numpy 1"])
+def test_every_pickle_protocol_of_numpy_batches_loads(tmp_path, protocol):
+    if protocol == "numpy 1":
+        batches = {name: _numpy1_protocol2(blob) for name, blob in _batches(2).items()}
+        assert all(b"cnumpy.core.multiarray\n_reconstruct" in blob for blob in batches.values())
+    else:
+        batches = _batches(protocol)
+    _write_folder(tmp_path, batches)
+    splits = load_cifar10(str(tmp_path), download=False)
+    assert splits.train_images[:, 0, 5, 7].tolist() == list(range(20))
+    assert splits.test_labels.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("writer", [_write_folder, _write_archive])
+def test_a_batch_with_a_pickle_payload_runs_nothing(tmp_path, writer):
+    marker = tmp_path / "marker"
+    batches = _batches()
+    evil = _batch(4, 20)
+    evil["labels"] = [0, 1, 2, Touch(marker)]
+    batches["test_batch"] = pickle.dumps(evil)
+    writer(tmp_path / "data", batches)
+    with pytest.raises(ValueError) as info:
+        load_cifar10(str(tmp_path / "data"), download=False)
+    message = str(info.value)
+    assert "test_batch: it names pathlib.Path.touch, which a CIFAR-10 batch never holds" in message
+    assert "nothing in the file was run" in message and "\n" not in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("blob", "fragment"),
+    [
+        (bytes(range(256)) * 4, "not a readable pickle"),
+        (pickle.dumps([1, 2, 3]), "expected a CIFAR-10 python batch"),
+        (pickle.dumps({"data": np.zeros((1, 3072), np.uint8)}), "expected a CIFAR-10 python batch"),
+        (pickle.dumps(np.zeros(3, dtype=object)), "expected a CIFAR-10 python batch"),
+    ],
+)
+def test_a_batch_that_is_not_one_is_named(tmp_path, blob, fragment):
+    batches = _batches()
+    batches["data_batch_2"] = blob
+    _write_folder(tmp_path, batches)
+    with pytest.raises(ValueError, match=f"data_batch_2: .*{fragment}"):
         load_cifar10(str(tmp_path), download=False)

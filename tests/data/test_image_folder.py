@@ -155,3 +155,38 @@ def test_missing_splits_and_unknown_classes(tmp_path):
         ValueError, match=r"test/ has 1 classes that train/ lacks \(first: \['b'\]\)"
     ):
         list_image_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.png", "train/../../x.png", "/abs/x.png", "C:/x.png", "a\\..\\..\\x.png"]
+)
+def test_a_zip_member_leaving_the_root_is_refused(tmp_path, name):
+    archive_path = tmp_path / "escape.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("train/cat/0.png", _png((255, 0, 0)))
+        archive.writestr("test/cat/0.png", _png((255, 0, 0)))
+        archive.writestr(zipfile.ZipInfo(name), _png((0, 0, 255)))
+    before = sorted(tmp_path.parent.rglob("*"))
+    with pytest.raises(ValueError, match=r"escape.zip: member .* leaves the archive's root"):
+        build_datasets(DataConfig("folder", data_dir=str(archive_path)))
+    assert sorted(tmp_path.parent.rglob("*")) == before  # nothing extracted anywhere
+
+
+def test_a_file_that_is_not_a_zip_is_named(tmp_path):
+    path = tmp_path / "images.zip"
+    path.write_bytes(b"\x89PNG not a zip")
+    with pytest.raises(ValueError, match=r"images.zip: not a zip archive; expected a directory"):
+        build_datasets(DataConfig("folder", data_dir=str(path)))
+
+
+def test_a_truncated_jpeg_in_a_zip_is_named_when_read(tmp_path):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(buffer, format="JPEG")
+    archive_path = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr("train/cat/0.png", _png((255, 0, 0)))
+        archive.writestr("test/cat/0.jpg", buffer.getvalue()[:300])
+    bundle = build_datasets(DataConfig("folder", data_dir=str(archive_path), image_size=8))
+    assert bundle.train[0][0].shape == (3, 8, 8)
+    with pytest.raises(ValueError, match=r"tiny.zip:test/cat/0.jpg: cannot decode the image"):
+        bundle.test[0]

@@ -4,6 +4,7 @@ files and the printed table."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,20 @@ def test_files_hold_every_model_example_and_measure(checkpoints, tmp_path):
             assert row["misclassified"] == pytest.approx(wrong)
             assert row["examples"] == 12
     true = [float(r["margin"]) for r in rows if r["measure"] == "true input"]
-    assert all(t >= 0 for t in true)
+    assert all(t >= 0 or math.isnan(t) for t in true)  # NaN: not found
+    for label in ("cross_entropy", "large_margin"):
+        values = [
+            float(r["margin"]) for r in rows if r["model"] == label and r["measure"] == "true input"
+        ]
+        shares = {r["measure"]: r["not_found"] for r in summary if r["model"] == label}
+        assert shares["true input"] == pytest.approx(sum(map(math.isnan, values)) / 12)
+        assert shares["first-order input"] == 0.0
+    with open(out / "summary.csv", newline="") as f:
+        written = list(csv.DictReader(f))
+    assert [(r["model"], r["measure"]) for r in written] == [
+        (r["model"], r["measure"]) for r in summary
+    ]
+    assert [float(r["not_found"]) for r in written] == [r["not_found"] for r in summary]
     with open(out / "agreement.csv", newline="") as f:
         agreement = list(csv.DictReader(f))
     assert [a["model"] for a in agreement] == ["cross_entropy", "large_margin"]
@@ -101,6 +115,7 @@ def test_cli_prints_the_summary_table(checkpoints, tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
+    assert "| model | measure | examples | misclassified | not found |" in out
     assert "| lm | first-order block2 | 8 |" in out
     assert not (tmp_path / "cli" / "agreement.csv").exists()  # no --true_margin
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from largemargin.training.checkpoint import read_checkpoint
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
@@ -35,5 +37,5 @@ def test_two_processes_end_with_identical_weights(tmp_path, order):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     # two synchronised SGD steps were taken (each rank saw its own half of every batch)
-    cfg = torch.load(tmp_path / f"ddp-{order}" / "checkpoints" / "last.ckpt", weights_only=False)
+    cfg = read_checkpoint(tmp_path / f"ddp-{order}" / "checkpoints" / "last.ckpt")
     assert cfg["global_step"] == 2

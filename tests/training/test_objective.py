@@ -1,14 +1,17 @@
-"""The objective's terms: multi-class hinge, the margin and cross-entropy mix, weight decay."""
+"""The objective's terms: multi-class hinge, the margin and cross-entropy mix, weight decay; the
+logit margin that evaluation logs."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 import largemargin as lm
 from largemargin.models import build_model
 from largemargin.training.config import LossConfig
-from largemargin.training.objective import Objective, multiclass_hinge
+from largemargin.training.objective import Objective, logit_margins, multiclass_hinge
+from tests.analysis.linear import closed_form, linear_model
 
 
 def test_multiclass_hinge_by_hand():
@@ -52,3 +55,58 @@ def test_cross_entropy_objective_measures_margins_only_when_asked():
         :, 0, 0
     ].mean()
     torch.testing.assert_close(measured["input"], expected)
+
+
+def saturated_linear(seed: int = 0, scale: float = 1e3):
+    """A linear model with huge weights (softmax saturated: the true class's probability is 1
+    to float64 precision on most examples), its weights, inputs and labels."""
+    g = torch.Generator().manual_seed(seed)
+    weight = scale * torch.randn(5, 12, generator=g, dtype=torch.float64)
+    bias = scale * 0.1 * torch.randn(5, generator=g, dtype=torch.float64)
+    x = torch.rand(40, 12, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (40,), generator=g)  # some misclassified
+    return linear_model(weight, bias), weight, bias, x, y
+
+
+@pytest.mark.parametrize(("norm", "q"), [(2, 2.0), ("inf", 1.0), (3, 1.5)])
+def test_logit_margin_is_the_closed_form_distance_under_saturated_softmax(norm, q):
+    model, weight, bias, x, y = saturated_linear()
+    logits, layers = lm.forward_with_layers(model, x, ["input"])
+    probs = torch.softmax(logits, dim=1).detach()
+    assert (probs.amax(dim=1) > 1 - 1e-12).float().mean() > 0.5  # precondition: saturated
+    got = logit_margins(logits, y, layers, norm=norm)
+    assert got.shape == (40, 1)
+    exact, _ = closed_form(weight, bias, x, y, q)  # min_i (z_y - z_i) / ||w_y - w_i||_q
+    torch.testing.assert_close(got[:, 0], exact, rtol=1e-7, atol=1e-9)
+    assert got.abs().max() < 10  # inputs in [0, 1]^12: the boundary is a few units away
+    # the training score's distances (probabilities, per-element norm scale) are not geometric
+    objective = Objective(LossConfig(norm=norm, norm_scale="dim"), ["input"], weight_decay=0.0)
+    training = objective(model, x, y, measure_margin=True).margins["input"]
+    means = objective.mean_logit_margins(logits, y, layers)
+    torch.testing.assert_close(means["input"], exact.mean(), rtol=1e-7, atol=1e-9)
+    assert training.abs() > 1e3 * means["input"].abs()
+
+
+def test_logit_margin_ignores_training_options_and_last_layer_scale():
+    model, x, y = _batch()
+    model.eval()
+    names = ["input", "block1", "block2"]
+    logits, layers = lm.forward_with_layers(model, x, names)
+    base = logit_margins(logits, y, layers, norm="inf")
+    assert torch.isfinite(base).all()
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():  # logits x 1e3: softmax saturates, the logit margin does not move
+        last.weight.mul_(1e3)
+        last.bias.mul_(1e3)
+    logits, layers = lm.forward_with_layers(model, x, names)
+    scaled = logit_margins(logits, y, layers, norm="inf")
+    torch.testing.assert_close(scaled, base, rtol=1e-6, atol=1e-12)
+    # only the norm of the run's loss options matters
+    a = Objective(LossConfig(norm="inf", score="prob", norm_scale="dim", top_k=3), names, 0.0)
+    b = Objective(LossConfig(norm="inf", score="logit", epsilon=1.0), names, 0.0)
+    for one, other in zip(
+        a.mean_logit_margins(logits, y, layers).values(),
+        b.mean_logit_margins(logits, y, layers).values(),
+        strict=True,
+    ):
+        torch.testing.assert_close(one, other)

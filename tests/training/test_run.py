@@ -58,7 +58,12 @@ def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
     assert from_dict(saved) == cfg
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["acc"] <= 1.0
-    assert set(metrics["test"]) >= {"margin/input", "margin/block1", "margin/block2"}
+    assert set(metrics["test"]) >= {
+        "logit_margin/input",
+        "logit_margin/block1",
+        "logit_margin/block2",
+    }
+    assert all(abs(metrics["test"][f"logit_margin/{n}"]) < 1e3 for n in ("input", "block1"))
     assert metrics["steps"] == 4 and 0.0 <= metrics["data_wait_share"] < 1.0
     header = (folder / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for column in (
@@ -67,7 +72,7 @@ def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
         "train/acc_step",
         "train/margin/input",
         "val/acc",
-        "val/margin/block2",
+        "val/logit_margin/block2",
     ):
         assert column in header
     assert (folder / "checkpoints" / "last.ckpt").is_file()

@@ -2,16 +2,18 @@
 
 - ``first_order_margins``: the linearised distance to the boundary at any named layers, per
   example, over a dataset (what the large margin loss optimises).
-- ``true_margins``: the smallest flipping input perturbation found (DeepFool, then bisection),
-  per example, in l2, l-inf or any lp norm with p > 1.
-- ``compare_margins``: rank correlation and ratio statistics of the two;
+- ``true_margins``: the smallest flipping input perturbation found (DeepFool and any caller's
+  adversarial candidates, then bisection), per example, in l2, l-inf or any lp norm with
+  p > 1; NaN where none was found ("not found": the search failed, not a large margin).
+- ``compare_margins``: rank correlation and ratio statistics of the two, and the count not
+  found (``not_found``);
   ``input_margin_agreement``: both input margins of a model's examples and those statistics.
 - ``plot_margin_cdfs``, ``plot_margin_agreement``, ``toy_boundary_figure``: PNG figures.
 
 Depends on torch, numpy, matplotlib and ``largemargin.core`` only.
 """
 
-from largemargin.analysis.agreement import compare_margins
+from largemargin.analysis.agreement import compare_margins, not_found
 from largemargin.analysis.first_order import first_order_margins
 from largemargin.analysis.input_agreement import input_margin_agreement
 from largemargin.analysis.plots import plot_margin_agreement, plot_margin_cdfs
@@ -24,6 +26,7 @@ __all__ = [
     "deepfool",
     "first_order_margins",
     "input_margin_agreement",
+    "not_found",
     "plot_margin_agreement",
     "plot_margin_cdfs",
     "save_figure",

@@ -34,21 +34,33 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / denom) if denom > 0 else math.nan
 
 
+def not_found(true: ArrayLike) -> tuple[int, float]:
+    """Count and share of examples whose true margin was not found (NaN, or any non-finite
+    value), out of all of them; the share is NaN with no example."""
+    b = as_numpy(true)
+    missing = int((~np.isfinite(b)).sum())
+    return missing, missing / b.size if b.size else math.nan
+
+
 def compare_margins(first_order: ArrayLike, true: ArrayLike) -> dict[str, float | int]:
     """Agreement of per-example first-order margins with true margins, both (N,), same units.
 
-    Only examples whose two margins are both finite and > 0 are compared (this leaves out
-    misclassified examples, with true margin 0, and examples no perturbation flipped, inf).
+    Only examples whose two margins are both finite and > 0 are compared: this leaves out
+    misclassified examples (true margin 0) and examples whose true margin was not found (NaN,
+    see ``true_margins``), which are counted apart.
 
     Returns:
         ``spearman``: rank correlation of the two (average ranks for ties; NaN if fewer than
         two examples or one side is constant); ``median_ratio``: median of first-order / true
-        (1 is perfect; NaN with no example); ``within_2x``: fraction of examples whose ratio
-        lies in [1/2, 2]; ``count``: the number of examples compared.
+        (1 is perfect; NaN with no example); ``within_2x``: fraction of the compared examples
+        whose ratio lies in [1/2, 2]; ``count``: the number of examples compared;
+        ``not_found`` and ``not_found_share``: the number and share (of all N) of examples
+        without a true margin (``not_found``).
     """
     a, b = as_numpy(first_order), as_numpy(true)
     if a.shape != b.shape:
         raise ValueError(f"first_order and true must have the same length, got {a.size}, {b.size}")
+    missing, share = not_found(b)
     keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
     a, b = a[keep], b[keep]
     ratio = a / b
@@ -57,4 +69,6 @@ def compare_margins(first_order: ArrayLike, true: ArrayLike) -> dict[str, float 
         "median_ratio": float(np.median(ratio)) if ratio.size else math.nan,
         "within_2x": float(np.mean((ratio >= 0.5) & (ratio <= 2))) if ratio.size else math.nan,
         "count": int(ratio.size),
+        "not_found": missing,
+        "not_found_share": share,
     }

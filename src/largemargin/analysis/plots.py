@@ -24,9 +24,11 @@ def plot_margin_cdfs(
     """Empirical CDFs of per-example margins, one panel per layer, one curve per model.
 
     ``margins_by_model`` maps a model's name to {layer name: margins (N,)}, e.g. the output of
-    ``first_order_margins`` (units: those of each layer). A layer missing for a model is
-    skipped in that panel. The CDF counts every example, so with infinite or NaN margins
-    (not plotted) a curve ends below 1. Returns the written path.
+    ``first_order_margins`` or ``true_margins`` (units: those of each layer). A layer
+    missing for a model is skipped in that panel. The fraction is of every example, so a
+    curve ends below 1 by the share of non-finite margins (not plotted); NaN margins ("not
+    found" true margins) are also counted in the curve's legend entry. Returns the written
+    path.
     """
     layers = list(dict.fromkeys(layer for m in margins_by_model.values() for layer in m))
     if not layers:
@@ -40,7 +42,9 @@ def plot_margin_cdfs(
             values = as_numpy(margins[layer])
             finite = np.sort(values[np.isfinite(values)])
             fraction = np.arange(1, finite.size + 1) / max(values.size, 1)
-            ax.step(finite, fraction, where="post", label=model_name)
+            missing = int(np.isnan(values).sum())
+            label = f"{model_name} ({missing} not found)" if missing else model_name
+            ax.step(finite, fraction, where="post", label=label)
         ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
         ax.set_title(layer)
         ax.set_xlabel("margin (layer units)")
@@ -54,8 +58,9 @@ def plot_margin_agreement(
     first_order: ArrayLike, true: ArrayLike, path: str | os.PathLike[str]
 ) -> Path:
     """Scatter of first-order vs true input margins (N,) each, log-log, with y = x and the
-    factor-2 band; the title gives ``compare_margins``' numbers. Only examples with both
-    margins finite and > 0 are drawn. Returns the written path."""
+    factor-2 band; the title gives ``compare_margins``' numbers, the count of examples whose
+    true margin was not found (NaN) among them. Only examples with both margins finite and
+    > 0 are drawn. Returns the written path."""
     a, b = as_numpy(first_order), as_numpy(true)
     stats = compare_margins(a, b)
     keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
@@ -76,7 +81,8 @@ def plot_margin_agreement(
     ax.set_ylabel("first-order margin (input units)")
     ax.set_title(
         f"n={stats['count']}  spearman={stats['spearman']:.2f}\n"
-        f"median ratio={stats['median_ratio']:.2f}  within 2x={stats['within_2x']:.2f}",
+        f"median ratio={stats['median_ratio']:.2f}  within 2x={stats['within_2x']:.2f}  "
+        f"not found={stats['not_found']}",
         fontsize="small",
     )
     return save_figure(fig, path)

@@ -86,8 +86,9 @@ def toy_boundary_figure(
     """Train both models on the moons from ``seed``, draw them side by side at ``path`` (PNG).
 
     Returns, per model name (``"cross_entropy"``, ``"large_margin"``): ``train_accuracy``;
-    ``mean_margin``, the mean true l2 input margin of the training points (``true_margins``,
-    unbounded input; 0 for a misclassified point) and ``min_margin``, their minimum;
+    ``mean_margin``, the mean true l2 input margin of the training points whose margin was
+    found (``true_margins``, unbounded input; 0 for a misclassified point) and ``min_margin``,
+    their minimum (NaN when none was found); ``not_found``, how many were not found;
     ``mean_first_order_margin`` (logit score, l2); and ``agreement``, ``compare_margins`` of
     the first-order and true margins. Takes a few seconds on 2 CPU cores.
     """
@@ -103,11 +104,13 @@ def toy_boundary_figure(
         with torch.no_grad():
             accuracy = float((model(x).argmax(dim=1) == y).float().mean())
         true = true_margins(model, x, y, norm=2, clip_min=-math.inf, clip_max=math.inf)
+        found = true[~true.isnan()]
         first = first_order_margins(model, (x, y), ["input"])["input"]
         results[name] = {
             "train_accuracy": accuracy,
-            "mean_margin": float(true.mean()),
-            "min_margin": float(true.min()),
+            "mean_margin": float(found.mean()) if found.numel() else math.nan,
+            "min_margin": float(found.min()) if found.numel() else math.nan,
+            "not_found": len(true) - found.numel(),
             "mean_first_order_margin": float(first.mean()),
             "agreement": compare_margins(first, true),
         }

@@ -3,8 +3,20 @@
 Found in two stages. DeepFool (Moosavi-Dezfooli, Fawzi and Frossard, CVPR 2016), batched and
 for any lp norm with p > 1, iterates steps to the nearest linearised boundary until the
 prediction flips; then a bisection along the perturbation it found shrinks it to the smallest
-scale that still flips the prediction. The result is an upper bound on the true margin (a real
-flipping perturbation), tight along the direction found, and exact for a linear model.
+scale that still flips the prediction. Flipping inputs found by other means (a gradient-free
+or transfer attack, passed as ``adversarial``) are shrunk the same way, and the smallest flip
+over all of them is kept. The result is an upper bound on the true margin (a real flipping
+perturbation), tight along the direction found, and exact for a linear model.
+
+How the estimate fails. It is only ever an upper bound: a closer flip in another direction
+goes unseen. DeepFool follows the input gradient of the logit gaps, so where that gradient is
+zero or masked (saturated or quantised layers, step functions, obfuscated gradients) it takes
+no step; where the linearisation misleads it, it may not flip within ``steps`` steps; and when
+the boundary lies only outside the input box [clip_min, clip_max] no allowed perturbation
+flips the prediction. All these give "not found" (NaN), never a large margin: a failed search
+says nothing about the distance to the boundary. Pass candidates from an attack that needs no
+gradient (e.g. Square) to bound such examples anyway, and report the share not found beside
+any statistic of the found ones (which leaves out the examples the search could not handle).
 
 Our own DeepFool rather than torchattacks 3.5.1 (installed here): its ``DeepFool`` is l2 only,
 loops over examples and classes one backward at a time, and clamps to [0, 1] like its ``FAB``;
@@ -14,6 +26,7 @@ this one is batched, covers l-inf and l2 with any input range, and adds no depen
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -41,6 +54,24 @@ def _step_to_hyperplane(gap: torch.Tensor, w: torch.Tensor, q: float) -> torch.T
     direction = u.sign() * power
     denom = (scale * (u.abs() ** q).sum(dim=1, keepdim=True)).clamp_min(torch.finfo(w.dtype).tiny)
     return gap[:, None] * direction / denom
+
+
+def _input_gradients(gaps: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-example gradients of each column of ``gaps`` (n, k) w.r.t. x (n, ...): (n, k, D).
+
+    Valid per example because the model runs in eval mode (examples independent). Zero where
+    the gaps do not depend on x at all (a step function, a detached input path).
+    """
+    k = gaps.shape[1]
+    if not gaps.requires_grad:
+        return x.new_zeros(len(x), k, x[0].numel())
+    columns = [
+        torch.autograd.grad(
+            gaps[:, j].sum(), x, retain_graph=j < k - 1, allow_unused=True, materialize_grads=True
+        )[0]
+        for j in range(k)
+    ]
+    return torch.stack(columns, dim=1).flatten(2)
 
 
 def deepfool(
@@ -90,13 +121,7 @@ def deepfool(
             logits = model(xi)
             still = logits.argmax(dim=1) == y[idx]
             gaps = logits.gather(1, others[idx]) - logits.gather(1, y[idx, None])  # (n, k) < 0
-            grads = torch.stack(
-                [
-                    torch.autograd.grad(gaps[:, j].sum(), xi, retain_graph=j < k - 1)[0]
-                    for j in range(k)
-                ],
-                dim=1,
-            ).flatten(2)  # (n, k, D): per-example gradients (eval mode: examples independent)
+            grads = _input_gradients(gaps, xi)  # (n, k, D)
         gaps = gaps.detach()
         # Freeze coordinates that sit at a bound of the input range and would be pushed out.
         point = xi.detach().flatten(1)[:, None, :]
@@ -136,6 +161,34 @@ def shrink_to_boundary(
     return x + per_example(scale, x) * delta
 
 
+def _candidates(
+    adversarial: torch.Tensor | Sequence[torch.Tensor] | None,
+    x: torch.Tensor,
+    clip_min: float,
+    clip_max: float,
+) -> list[torch.Tensor]:
+    """The caller's adversarial candidates as a list of detached tensors like x, checked."""
+    if adversarial is None:
+        return []
+    single = isinstance(adversarial, torch.Tensor)
+    out = []
+    for i, candidate in enumerate([adversarial] if single else adversarial):
+        name = "adversarial" if single else f"adversarial[{i}]"
+        if not isinstance(candidate, torch.Tensor) or candidate.shape != x.shape:
+            got = getattr(candidate, "shape", type(candidate).__name__)
+            raise ValueError(f"{name}: expected a tensor shaped like x {tuple(x.shape)}, got {got}")
+        candidate = candidate.detach().to(device=x.device, dtype=x.dtype)
+        if not torch.isfinite(candidate).all():
+            raise ValueError(f"{name}: expected finite values")
+        if candidate.min() < clip_min or candidate.max() > clip_max:
+            raise ValueError(
+                f"{name}: expected values in [clip_min, clip_max] = [{clip_min}, {clip_max}], "
+                f"got [{float(candidate.min())}, {float(candidate.max())}]"
+            )
+        out.append(candidate)
+    return out
+
+
 def true_margins(
     model: nn.Module,
     x: torch.Tensor,
@@ -148,8 +201,10 @@ def true_margins(
     overshoot: float = 0.02,
     candidates: int = 10,
     bisection_steps: int = 30,
+    adversarial: torch.Tensor | Sequence[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Per-example size of the smallest flipping perturbation found, shape (N,), float.
+    """Per-example size of the smallest flipping perturbation found, shape (N,), float;
+    NaN where none was found.
 
     Args:
         model: maps x (N, ...) to logits (N, C), on x's device. It runs in eval mode; every
@@ -159,24 +214,33 @@ def true_margins(
         norm: the lp norm of the margin: ``"inf"``, 2, or any p > 1.
         clip_min, clip_max: the valid input range; every perturbed input stays inside it
             (pass ``float("-inf")``, ``float("inf")`` for an unbounded input).
-        steps: DeepFool iterations; overshoot: its step scale 1 + overshoot.
+        steps: DeepFool iterations (0: none, only the ``adversarial`` candidates count);
+            overshoot: its step scale 1 + overshoot.
         candidates: the competitor classes DeepFool considers (the highest-scoring wrong
             classes at the clean input).
         bisection_steps: halvings of the perturbation's scale (relative precision
             2**-bisection_steps).
+        adversarial: extra candidate adversarial inputs, one tensor or a sequence of them,
+            each shaped like x and inside [clip_min, clip_max] (e.g. from a gradient-free
+            Square attack or a transfer attack, computed by the caller). Each row that flips
+            the prediction is shrunk by the same bisection; rows that do not flip are ignored.
 
     Returns:
-        The lp norm of the perturbation, in input units, on x's device: 0 for examples the
-        model already misclassifies, ``inf`` for examples DeepFool could not flip within
-        ``steps`` steps inside the input range. An upper bound on the true margin, tight along
-        the direction found (see the module docstring); exact for a linear model when the
-        nearest boundary point lies inside the input range.
+        The lp norm of the smallest flipping perturbation over DeepFool's and every
+        candidate's, in input units, on x's device; 0 for examples the model already
+        misclassifies; NaN ("not found") where no perturbation tried flipped the prediction
+        inside the input range: the search failed, which is NOT a large margin. An upper
+        bound on the true margin, tight along the direction found (see the module docstring
+        for how the search fails); exact for a linear model when the nearest boundary point
+        lies inside the input range. Leave NaN out of statistics and report its count.
     """
     p = parse_norm(norm)
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    x = x.detach()
+    extra = _candidates(adversarial, x, clip_min, clip_max)
+    best = torch.full((len(x),), math.nan, dtype=x.dtype, device=x.device)
     with eval_mode(model):
-        x = x.detach()
         x_adv = deepfool(
             model,
             x,
@@ -188,7 +252,9 @@ def true_margins(
             overshoot=overshoot,
             candidates=candidates,
         )
-        x_adv = shrink_to_boundary(model, x, y, x_adv, bisection_steps)
-        flipped = _flipped(model, x_adv, y)
-    size = torch.linalg.vector_norm((x_adv - x).flatten(1), ord=p, dim=1)
-    return torch.where(flipped, size, torch.full_like(size, math.inf))
+        for found in (x_adv, *extra):
+            shrunk = shrink_to_boundary(model, x, y, found, bisection_steps)
+            size = torch.linalg.vector_norm((shrunk - x).flatten(1), ord=p, dim=1)
+            flips = _flipped(model, shrunk, y) & torch.isfinite(size)
+            best = torch.where(flips & ~(best <= size), size, best)  # NaN best: take size
+    return best

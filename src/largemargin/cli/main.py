@@ -34,8 +34,9 @@ def _train_parser() -> ArgumentParser:
 
 def _evaluate_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        description="Test accuracy and mean first-order margins of a "
-        "checkpoint written by `largemargin train`."
+        description="Test accuracy and the mean and median logit margin per margin layer (the "
+        "first-order distance to the closest competitor with logit scores, in the layer's units "
+        "and the run's lp norm) of a checkpoint written by `largemargin train`."
     )
     parser.add_argument("checkpoint", type=str, help="path to a .ckpt file")
     parser.add_argument(
@@ -49,6 +50,13 @@ def _evaluate_parser() -> ArgumentParser:
     )
     parser.add_argument("--batch_size", type=int, default=1000)
     parser.add_argument("--device", type=str, default="cpu")
+    parser.add_argument(
+        "--trust_model_code",
+        type=bool,
+        default=False,
+        help="rebuild a model given by import path (package.module:factory), which imports and "
+        "runs that code: only for checkpoints whose model code you trust",
+    )
     return parser
 
 
@@ -142,7 +150,7 @@ def _run(parser: ArgumentParser, args) -> int:
 
         data = None
         if sub.data_name is not None or sub.data_dir is not None:
-            _, cfg = load_checkpoint(sub.checkpoint)
+            _, cfg = load_checkpoint(sub.checkpoint, trust_model_code=sub.trust_model_code)
             data = replace(cfg.data, download=False)
             if sub.data_name is not None:
                 data = DataConfig(name=sub.data_name, data_dir=sub.data_dir, download=False)
@@ -150,7 +158,13 @@ def _run(parser: ArgumentParser, args) -> int:
                 data = replace(data, data_dir=sub.data_dir)
         print(
             json.dumps(
-                evaluate(sub.checkpoint, data=data, batch_size=sub.batch_size, device=sub.device),
+                evaluate(
+                    sub.checkpoint,
+                    data=data,
+                    batch_size=sub.batch_size,
+                    device=sub.device,
+                    trust_model_code=sub.trust_model_code,
+                ),
                 indent=2,
             )
         )
@@ -166,14 +180,23 @@ def _run(parser: ArgumentParser, args) -> int:
         from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
 
         summary, out = measure_margins(MarginsConfig(**vars(sub)))
-        print("| model | measure | examples | misclassified | 10th percentile | median |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print(
+            "| model | measure | examples | misclassified | not found | 10th percentile | "
+            "median |\n| --- | --- | --- | --- | --- | --- | --- |"
+        )
         for r in summary:
             print(
                 f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
-                f"{r['p10']:.4g} | {r['median']:.4g} |"
+                f"{r['not_found']:.1%} | {r['p10']:.4g} | {r['median']:.4g} |"
             )
-        print(f"written: {out} (margins.csv, margins.png; agreement.csv with --true_margin)")
+        print(
+            "Percentile and median over the margins found; not found: the true-margin search "
+            "failed (not a large margin)."
+        )
+        print(
+            f"written: {out} (margins.csv, summary.csv, margins.png; agreement.csv with "
+            "--true_margin)"
+        )
     elif command == "reproduce":
         from largemargin.experiments.reproduce import ReproduceConfig, reproduce
 

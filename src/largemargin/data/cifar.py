@@ -6,11 +6,14 @@ unextracted archive ``<root>/cifar-10-python.tar.gz`` (read in place). The batch
 here rather than by ``torchvision.datasets.CIFAR10``, so that the same code reads the folder and
 the archive without writing anything into the data dir; torchvision's class is used only to
 download (into ``<root>``, extracted to ``<root>/cifar-10-batches-py/``) when both are absent.
-The batches are Python pickles, as distributed: load only files you trust.
+The batches are Python pickles, as distributed; they are read by a restricted unpickler that
+builds only what the format holds (dicts, lists, strings, bytes, numbers and numpy arrays) and
+refuses any other class or function a file names, so a crafted batch cannot run code.
 """
 
 from __future__ import annotations
 
+import codecs
 import pickle
 import tarfile
 from pathlib import Path
@@ -19,6 +22,13 @@ from typing import BinaryIO
 import numpy as np
 import torch
 import torchvision
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
+except ImportError:  # numpy 1
+    from numpy.core import multiarray as _multiarray
+    from numpy.core import numeric as _numeric
 
 from largemargin.data.errors import DataNotFoundError
 from largemargin.data.locations import ENV_VAR, resolve_data_root
@@ -43,8 +53,58 @@ CIFAR10_CLASSES = (
 _ALL = TRAIN_BATCHES + TEST_BATCHES
 
 
+class _Refused(pickle.UnpicklingError):
+    """A batch's pickle asks for something outside what the format holds."""
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as Python 3 pickles bytes under protocols 0-2, for latin-1 only."""
+    if encoding not in ("latin1", "latin-1"):
+        raise _Refused(f"it encodes bytes as {encoding!r}, not latin1")
+    return codecs.encode(text, encoding)
+
+
+# The only globals a batch's pickle may name: numpy's array and dtype reconstruction (numpy 1
+# wrote numpy.core, numpy 2 writes numpy._core; _frombuffer is pickle protocol 5's), and
+# _codecs.encode, which Python 3 uses for bytes under protocols 0-2.
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+    ("_codecs", "encode"): _latin1_bytes,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain values and numpy arrays only; any other global raises UnpicklingError."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise _Refused(
+                f"it names {module}.{name}, which a CIFAR-10 batch never holds: refused, "
+                "nothing in the file was run"
+            ) from None
+
+
 def _parse_batch(f: BinaryIO, where: str) -> tuple[np.ndarray, np.ndarray]:
-    entry = pickle.load(f, encoding="latin1")
+    """Images (N, 3072) uint8 and labels (N,) int64 of the batch pickle ``f`` (named ``where``
+    in errors); ValueError when it is not a CIFAR-10 python batch."""
+    expected = "expected a CIFAR-10 python batch (a dict with data and labels)"
+    try:
+        entry = _BatchUnpickler(f, encoding="latin1").load()
+    except _Refused as error:
+        raise ValueError(f"{where}: {error}; {expected}") from error
+    except Exception as error:  # any other failure to parse the file: not a pickle at all
+        raise ValueError(
+            f"{where}: not a readable pickle ({type(error).__name__}: {error}); {expected}"
+        ) from error
+    if not isinstance(entry, dict) or not {"data", "labels"} <= entry.keys():
+        raise ValueError(f"{where}: {expected}")
     data = np.asarray(entry["data"])
     labels = np.asarray(entry["labels"], dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:

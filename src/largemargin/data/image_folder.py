@@ -15,7 +15,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 from PIL import Image
@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from largemargin.data.errors import DataNotFoundError
-from largemargin.data.image_readers import DirectoryReader, ZipReader
+from largemargin.data.image_readers import DirectoryReader, ZipReader, open_zip
 
 SPLIT_DIRS = ("train", "val", "test")
 
@@ -96,10 +96,23 @@ def _directory_files(root: Path) -> list[str]:
     return found
 
 
+def _leaves_root(name: str) -> bool:
+    """Whether the zip member ``name`` is absolute or climbs out of the archive's root with
+    ``..``, read as a POSIX or a Windows path."""
+    return any(p.anchor or ".." in p.parts for p in (PurePosixPath(name), PureWindowsPath(name)))
+
+
 def _zip_files(path: Path) -> tuple[list[str], str]:
-    """Member names relative to the tree's root, and the wrapping folder prefix ("" if none)."""
-    with zipfile.ZipFile(path) as archive:
+    """Member names relative to the tree's root, and the wrapping folder prefix ("" if none).
+    ValueError naming the archive if any member name leaves the archive's root."""
+    with open_zip(path) as archive:
         names = [n for n in archive.namelist() if not n.endswith("/")]
+    escaping = [n for n in names if _leaves_root(n)]
+    if escaping:
+        raise ValueError(
+            f"{path}: member {escaping[0]!r} leaves the archive's root (an absolute name or "
+            "'..'); expected member names relative to the archive's root"
+        )
     tops = sorted({n.split("/")[0] for n in names if _is_image(n.split("/"))})
     wrapped = len(tops) == 1 and tops[0] not in SPLIT_DIRS
     prefix = f"{tops[0]}/" if wrapped else ""
@@ -110,7 +123,8 @@ def list_image_folder(path: str | Path) -> FolderListing:
     """List an ImageFolder directory or ``.zip`` without decoding any image.
 
     Raises DataNotFoundError when the path, ``train/`` or both evaluation folders are absent,
-    ValueError when an evaluation split has a class that ``train/`` lacks.
+    ValueError when the path is a file but not a readable zip, a zip member's name leaves the
+    archive's root, or an evaluation split has a class that ``train/`` lacks.
     """
     path = Path(path).expanduser()
     expected = (
@@ -120,7 +134,9 @@ def list_image_folder(path: str | Path) -> FolderListing:
     if path.is_dir():
         reader, layout, prefix = DirectoryReader(path), "directory", ""
         files = _directory_files(path)
-    elif path.is_file() and zipfile.is_zipfile(path):
+    elif path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a zip archive; {expected}")
         reader, layout = ZipReader(path), "zip"
         files, prefix = _zip_files(path)
     else:

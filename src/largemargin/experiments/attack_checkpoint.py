@@ -23,7 +23,8 @@ class AttackConfig:
     or autoattack; ``norm``: "inf" or 2; ``epsilons``: perturbation sizes in input units;
     ``steps``: iterations of iterative attacks; ``max_examples``: the first N test images (None:
     all); ``data``: evaluate on another dataset (None: the run's own); ``out``: output folder
-    (None: ``<run folder>/attacks``)."""
+    (None: ``<run folder>/attacks``); ``trust_model_code``: rebuild a model given by import path,
+    which imports and runs that code (only for checkpoints whose model code you trust)."""
 
     checkpoint: str
     attack: str = "pgd"
@@ -35,11 +36,12 @@ class AttackConfig:
     data: DataConfig | None = None
     out: str | None = None
     device: str = "cpu"
+    trust_model_code: bool = False
 
 
 def attack_checkpoint(cfg: AttackConfig) -> tuple[list[dict], Path]:
     """Run the attack for every epsilon; return the rows and the CSV path (PNG beside it)."""
-    model, run = load_checkpoint(cfg.checkpoint)
+    model, run = load_checkpoint(cfg.checkpoint, trust_model_code=cfg.trust_model_code)
     data = cfg.data if cfg.data is not None else replace(run.data, download=False)
     bundle = build_datasets(data)
     test = bundle.test

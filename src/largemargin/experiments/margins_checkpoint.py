@@ -7,8 +7,10 @@ of all competitor classes (``analysis.first_order_margins``). Writes to ``out``:
 
 - ``margins.csv``: one line per model, example and measure (``first-order <layer>`` or
   ``true input``), the margin in that layer's units (first-order: signed, negative when
-  misclassified; true: 0 when misclassified, inf when no perturbation inside the input range
-  flipped it);
+  misclassified; true: 0 when misclassified, ``nan`` when not found: no perturbation tried
+  inside the input range flipped it, the search failed, which is not a large margin);
+- ``summary.csv``: the summary rows ``measure_margins`` returns (statistics over the found
+  margins, the share not found in its own column);
 - ``margins.png``: the CDFs, one panel per measure, one curve per model;
 - with ``true_margin``: ``agreement.csv`` and ``agreement-<model>.png``, the first-order
   against the true input margin (``analysis.input_margin_agreement``).
@@ -26,6 +28,7 @@ from torch.utils.data import DataLoader, Subset
 from largemargin.analysis import (
     first_order_margins,
     input_margin_agreement,
+    not_found,
     plot_margin_agreement,
     plot_margin_cdfs,
 )
@@ -45,7 +48,9 @@ class MarginsConfig:
     p of the lp margin (any p >= 1, or "inf"); ``true_margin``: also find the true input margin
     (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
     ``max_examples``: the first N test images; ``data``: another dataset (None: the first
-    run's); ``out``: output folder (None: ``<first run folder>/margins``)."""
+    run's); ``out``: output folder (None: ``<first run folder>/margins``); ``trust_model_code``:
+    rebuild models given by import path, which imports and runs that code (only for checkpoints
+    whose model code you trust)."""
 
     checkpoints: list[str]
     labels: list[str] | None = None
@@ -57,6 +62,7 @@ class MarginsConfig:
     data: DataConfig | None = None
     out: str | None = None
     device: str = "cpu"
+    trust_model_code: bool = False
 
 
 def _check(cfg: MarginsConfig) -> list[str]:
@@ -85,6 +91,7 @@ def _summary(name: str, values: torch.Tensor) -> dict:
         "measure": name,
         "examples": values.numel(),
         "misclassified": float((values <= 0).float().mean()),
+        "not_found": not_found(values)[1],
         "p10": float(finite.quantile(0.1)) if finite.numel() else math.nan,
         "median": float(finite.median()) if finite.numel() else math.nan,
     }
@@ -92,10 +99,12 @@ def _summary(name: str, values: torch.Tensor) -> dict:
 
 def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
     """Measure every checkpoint; write the files; return one summary row per model and measure
-    (model, measure, examples, misclassified share, 10th percentile and median margin) and the
-    output folder."""
+    and the output folder. A row holds model, measure, examples, ``misclassified`` (share of
+    examples), ``not_found`` (share of examples without a margin: true margins not found;
+    0 for first-order ones), and ``p10`` and ``median``: the 10th percentile and median of the
+    finite margins only (misclassified included, not found left out)."""
     labels = _check(cfg)
-    loaded = [load_checkpoint(c) for c in cfg.checkpoints]
+    loaded = [load_checkpoint(c, trust_model_code=cfg.trust_model_code) for c in cfg.checkpoints]
     first_run = loaded[0][1]
     layers = cfg.layers or first_run.model.margin_layers
     layers = layers or default_margin_layers(first_run.model.name)
@@ -135,13 +144,14 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
         for name, values in measures.items()
         for i, v in enumerate(values.tolist())
     ]
-    write_csv(rows, out / "margins.csv")
-    plot_margin_cdfs(by_model, out / "margins.png")
-    if agreement:
-        write_csv(agreement, out / "agreement.csv")
     summary = [
         {"model": label, **_summary(name, values)}
         for label, measures in by_model.items()
         for name, values in measures.items()
     ]
+    write_csv(rows, out / "margins.csv")
+    write_csv(summary, out / "summary.csv")
+    plot_margin_cdfs(by_model, out / "margins.png")
+    if agreement:
+        write_csv(agreement, out / "agreement.csv")
     return summary, out

@@ -27,9 +27,17 @@ def _fail(argument: str, value: object, expected: str) -> ValueError:
 
 @dataclass
 class ModelConfig:
-    """``name``: a built-in model, a torchvision model or ``package.module:factory``
-    (``largemargin.models.list_models()``); ``margin_layers``: module names (plus "input") to
-    put the margin on, None for the model's default; ``kwargs``: extra constructor arguments."""
+    """The network: which model, and the layers the margin is put on.
+
+    Attributes:
+        name: a built-in model, a torchvision model (``largemargin.models.list_models()``) or
+            an import path ``package.module:factory``. An import path imports that module and
+            calls the factory, which runs its code: give only import paths you trust (a
+            checkpoint of such a run is rebuilt only with ``trust_model_code``).
+        margin_layers: module names (plus "input") to put the margin on, None for the model's
+            default.
+        kwargs: extra constructor arguments.
+    """
 
     name: str = "mnist_reference"
     margin_layers: list[str] | None = None

@@ -1,4 +1,4 @@
-"""Accuracy and first-order margins of a trained checkpoint on a dataset's test split."""
+"""Accuracy and logit margins of a trained checkpoint on a dataset's test split."""
 
 from __future__ import annotations
 
@@ -11,34 +11,51 @@ from torch.utils.data import DataLoader
 import largemargin as lm
 from largemargin.data import DataConfig, build_datasets
 from largemargin.models import build_model, default_margin_layers
+from largemargin.models.import_path import is_import_path
+from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, from_dict
-from largemargin.training.objective import Objective
+from largemargin.training.objective import logit_margins
 
 
-def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, RunConfig]:
+def load_checkpoint(
+    path: str | Path, *, trust_model_code: bool = False
+) -> tuple[torch.nn.Module, RunConfig]:
     """Rebuild the model of a ``largemargin train`` checkpoint and load its weights (eval mode).
 
-    The checkpoint is a pickle (Lightning's format, with RNG states): load only files you trust.
+    The file is read by ``read_checkpoint`` (weights-only unpickling: nothing in it is run). A
+    run whose model is user code given by import path (``model.name: package.module:factory``)
+    would import and call that code to rebuild the model, so it is refused unless
+    ``trust_model_code`` is true: set it only for checkpoints whose model import path you trust.
+    Raises ValueError naming ``checkpoint=<path>`` when the file is not such a checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint={str(path)!r}: no such file")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    record = ckpt.get("largemargin_config") if isinstance(ckpt, dict) else None
-    if record is None:
-        raise ValueError(f"checkpoint={str(path)!r}: not written by `largemargin train`")
-    record = dict(record)
+    ckpt = read_checkpoint(path)
+    where = f"checkpoint={str(path)!r}"
+    record = dict(ckpt["largemargin_config"])
     shape = record.pop("model_shape")
     record.pop("data_info", None)
-    cfg = from_dict(record)
-    model = build_model(
-        cfg.model.name,
-        num_classes=shape["num_classes"],
-        in_channels=shape["in_channels"],
-        **cfg.model.kwargs,
-    )
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state)
+    try:
+        cfg = from_dict(record)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{where}: its config is not a run config ({error})") from error
+    name = str(cfg.model.name)
+    if is_import_path(name) and not trust_model_code:
+        raise ValueError(
+            f"{where}: its model {name!r} is user code by import path, which rebuilding it "
+            "would import and run; pass trust_model_code=True (--trust_model_code true) only if "
+            "you trust that code"
+        )
+    try:
+        model = build_model(
+            name,
+            num_classes=shape["num_classes"],
+            in_channels=shape["in_channels"],
+            **cfg.model.kwargs,
+        )
+        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state)
+    except (ValueError, TypeError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{where}: cannot rebuild model {name!r} from it ({first})") from error
     return model.eval(), cfg
 
 
@@ -48,29 +65,39 @@ def evaluate(
     data: DataConfig | None = None,
     batch_size: int = 1000,
     device: str = "cpu",
+    trust_model_code: bool = False,
 ) -> dict:
-    """Test accuracy and mean first-order margin per margin layer (the run's loss options) of
-    ``checkpoint`` on ``data``'s test split (default: the run's own data config)."""
-    model, cfg = load_checkpoint(checkpoint)
+    """Test accuracy and logit margins per margin layer of ``checkpoint`` on ``data``'s test
+    split (default: the run's own data config), in eval mode.
+
+    ``mean_logit_margin`` and ``median_logit_margin`` map each margin layer to the mean and
+    median over the test examples of ``objective.logit_margins``: the signed first-order
+    distance to the closest competitor with logit scores and no norm scale, in that layer's
+    own units measured in the run's lp norm (negative: misclassified), whatever the training
+    score. The same quantity as the run's ``test/logit_margin/<layer>`` metric.
+    ``trust_model_code``: see ``load_checkpoint``.
+    """
+    model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
     data = data if data is not None else replace(cfg.data, download=False)
     bundle = build_datasets(data)
     model = model.to(device)
-    layers = cfg.model.margin_layers or default_margin_layers(cfg.model.name)
-    objective = Objective(cfg.loss, list(layers), weight_decay=0.0)
+    layers = list(cfg.model.margin_layers or default_margin_layers(cfg.model.name))
     correct, count = 0, 0
-    sums = dict.fromkeys(layers, 0.0)
-    for x, y in DataLoader(bundle.test, batch_size=batch_size):
-        x, y = x.to(device), y.to(device)
-        logits, acts = lm.forward_with_layers(model, x, list(layers))
-        margins = objective.measure(logits, y, acts)
-        correct += int((logits.argmax(1) == y).sum())
-        count += len(y)
-        for name, value in margins.items():
-            sums[name] += float(value) * len(y)
+    parts: list[torch.Tensor] = []
+    with torch.enable_grad():
+        for x, y in DataLoader(bundle.test, batch_size=batch_size):
+            x, y = x.to(device), y.to(device)
+            logits, acts = lm.forward_with_layers(model, x, layers)
+            parts.append(logit_margins(logits, y, acts, norm=cfg.loss.norm).cpu())
+            correct += int((logits.argmax(1) == y).sum())
+            count += len(y)
+    margins = torch.cat(parts).T  # (L, N)
     return {
         "checkpoint": str(checkpoint),
         "dataset": data.name,
         "examples": count,
         "accuracy": correct / count,
-        "mean_margin": {name: total / count for name, total in sums.items()},
+        "norm": str(cfg.loss.norm),
+        "mean_logit_margin": {n: float(m.mean()) for n, m in zip(layers, margins, strict=True)},
+        "median_logit_margin": {n: float(m.median()) for n, m in zip(layers, margins, strict=True)},
     }

@@ -17,8 +17,11 @@ from largemargin.training.optim import build_optimizer, build_schedule
 
 class MarginClassifier(L.LightningModule):
     """Trains ``model`` with the objective of ``loss`` and logs, per step and per epoch:
-    every loss term, accuracy, and the mean first-order margin of each margin layer
-    (``train/margin/<layer>``, ``val/margin/<layer>``, in that layer's units and lp norm).
+    every loss term, accuracy, and per margin layer two batch-mean first-order margins (see
+    ``training.objective``): ``train/margin/<layer>``, the training loss's own distances in
+    the training score's units (with probability scores and a norm scale, not geometric);
+    ``val/logit_margin/<layer>`` and ``test/logit_margin/<layer>``, the mean logit margin
+    (closest competitor, no norm scale): in that layer's units and the run's lp norm.
 
     Backpropagates to the parameters only, so naming the "input" layer costs no input gradient.
     Checkpoints carry the RNG states, so a resumed run continues exactly.
@@ -73,7 +76,7 @@ class MarginClassifier(L.LightningModule):
         x, y = batch
         with torch.enable_grad():  # the first-order margin needs gradients, even in eval
             logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
-            margins = self.objective.measure(logits, y, layers)
+            margins = self.objective.mean_logit_margins(logits, y, layers)
         logits = logits.detach()
         n = len(y)
         self.log(
@@ -90,7 +93,7 @@ class MarginClassifier(L.LightningModule):
             sync_dist=True,
         )
         for name, value in margins.items():
-            self.log(f"{stage}/margin/{name}", value, batch_size=n, sync_dist=True)
+            self.log(f"{stage}/logit_margin/{name}", value, batch_size=n, sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

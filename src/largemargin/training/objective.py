@@ -1,5 +1,21 @@
 """The training objective of a batch: the chosen loss, its optional cross-entropy mix, and L2
-weight decay, returned as named terms so each can be logged."""
+weight decay, returned as named terms so each can be logged; and the logit margin that
+evaluation reports.
+
+Two first-order margins appear in the logs, in different units:
+
+- the training score's distances (``Terms.margins``, logged as ``train/margin/<layer>``): what
+  the large margin loss with the run's options sees (softmax or logit score, ``norm_scale``,
+  ``top_k``, ``epsilon``). With probability scores and ``norm_scale: dim`` these are neither
+  in the layer's units nor geometric: saturated softmax shrinks the gradient faster than the
+  gap, so they grow without bound as the model gets confident.
+- the logit margin (``logit_margins``, logged as ``val/logit_margin/<layer>`` and
+  ``test/logit_margin/<layer>``): the geometrically meaningful one, independent of the loss
+  options except ``norm``: (z_y - z_i) / ||grad_{h_l}(z_y - z_i)||_q with logits z, minimised
+  over the competitors, in the layer's own units measured in the run's lp norm. It is the
+  distance to the linearised decision boundary (exact for a linear model), the same quantity
+  ``largemargin margins`` reports.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +27,40 @@ from torch import nn
 
 import largemargin as lm
 from largemargin.training.config import LossConfig
+
+LOGIT_MARGIN_COMPETITORS = 9
+"""The logit margin's competitors: the highest-logit wrong classes, at most this many (every
+other class when there are at most 10 classes). Each costs one batched gradient row, so all
+C - 1 of ImageNet's classes would cost a thousand backward passes per batch."""
+
+LOGIT_MARGIN_EPSILON = 1e-8
+"""Added to the gradient's dual norm (the analysis default, ``first_order_margins``)."""
+
+
+def logit_margins(
+    logits: torch.Tensor, target: torch.Tensor, layers: list[torch.Tensor], *, norm: float | str
+) -> torch.Tensor:
+    """Per-example first-order logit margin at each layer, shape (B, L), float32 or wider.
+
+    (z_y - z_i) / (||grad_{h_l}(z_y - z_i)||_q + 1e-8) with logits z, q dual to ``norm``, no
+    norm scale, minimised over the ``LOGIT_MARGIN_COMPETITORS`` highest-logit wrong classes
+    i (all of them up to 10 classes): the signed distance to the linearised boundary, in
+    layer l's own units measured in the lp norm ``norm`` (negative: misclassified). ``layers``
+    are tensors ``logits`` depend on (``lm.forward_with_layers``), with a graph; detached
+    result, the graph of ``logits`` kept.
+    """
+    top_k = min(logits.shape[1] - 1, LOGIT_MARGIN_COMPETITORS)
+    dist = lm.margin_distances(
+        logits,
+        target,
+        layers,
+        top_k=top_k,
+        norm=norm,
+        epsilon=LOGIT_MARGIN_EPSILON,
+        norm_scale=None,
+        score="logit",
+    )
+    return dist.amin(dim=2)
 
 
 def multiclass_hinge(logits: torch.Tensor, target: torch.Tensor, margin: float) -> torch.Tensor:
@@ -24,7 +74,9 @@ def multiclass_hinge(logits: torch.Tensor, target: torch.Tensor, margin: float) 
 @dataclass
 class Terms:
     """One batch's objective: ``total`` to backpropagate, the named terms that sum to it,
-    the logits, and the mean first-order margin per layer (empty when not computed)."""
+    the logits, and ``margins``: per layer, the batch mean of the closest first-order distance
+    in the training score's units (the run's loss options; see the module docstring), empty
+    when not computed."""
 
     total: torch.Tensor
     parts: dict[str, torch.Tensor]
@@ -56,7 +108,7 @@ class Objective:
                 parts["cross_entropy"] = self.cfg.cross_entropy_weight * F.cross_entropy(logits, y)
         elif measure_margin:
             logits, layers = lm.forward_with_layers(model, x, self.layers)
-            margins = self.measure(logits, y, layers)
+            margins = self._training_score_margins(logits, y, layers)
         else:
             logits = model(x)
         if self.cfg.kind == "cross_entropy":
@@ -69,15 +121,23 @@ class Objective:
         total = sum(parts.values())
         return Terms(total=total, parts=parts, logits=logits, margins=margins)
 
-    def measure(
+    def mean_logit_margins(
         self, logits: torch.Tensor, y: torch.Tensor, layers: list[torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """Mean first-order margin per layer, with this objective's norm and scale options."""
+        """Batch mean of ``logit_margins`` per layer name (the run's lp norm, layer units)."""
+        means = logit_margins(logits, y, layers, norm=self.cfg.norm).mean(dim=0)
+        return dict(zip(self.layers, means.unbind(), strict=True))
+
+    def _training_score_margins(
+        self, logits: torch.Tensor, y: torch.Tensor, layers: list[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The distances the large margin loss with this run's options would compute."""
         c = self.cfg
         dist = lm.margin_distances(
             logits,
             y,
             layers,
+            top_k=c.top_k,
             norm=c.norm,
             epsilon=c.epsilon,
             norm_scale=c.norm_scale,

@@ -31,6 +31,7 @@ from largemargin.core import check_layer_names
 from largemargin.data import build_datasets
 from largemargin.files import write_atomic
 from largemargin.models import build_model, default_margin_layers
+from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, to_dict, validate
 from largemargin.training.loaders import BundleDataModule
 from largemargin.training.module import MarginClassifier
@@ -78,11 +79,15 @@ def _run_folder(cfg: RunConfig) -> Path:
 
 
 def _resume_path(cfg: RunConfig, folder: Path) -> str | None:
+    """The checkpoint to resume from, checked with the safe reader before Lightning loads it
+    (so a file that is not a ``largemargin train`` checkpoint gets a one-line ValueError and
+    nothing in it is run)."""
     if cfg.resume is None:
         return None
     path = folder / "checkpoints" / "last.ckpt" if cfg.resume == "last" else Path(cfg.resume)
     if not path.is_file():
         raise ValueError(f"resume={cfg.resume!r}: no checkpoint at {path}")
+    read_checkpoint(path)
     return str(path)
 
 

@@ -1,0 +1,45 @@
+"""evaluate: accuracy and the logit margin of a checkpoint's model on the test split."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import largemargin.training.evaluate as evaluate_module
+from largemargin.data import DataConfig, build_datasets
+from largemargin.training import LossConfig, ModelConfig, RunConfig
+from tests.analysis.linear import closed_form
+
+
+def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    weight = 1e3 * torch.randn(10, 784, generator=g) / 28  # logits in the thousands
+    bias = torch.zeros(10)
+    linear = nn.Linear(784, 10)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    model = nn.Sequential(nn.Flatten(), linear).eval()
+    cfg = RunConfig(
+        data=DataConfig(),  # the bundled MNIST subset
+        model=ModelConfig(margin_layers=["input"]),
+        loss=LossConfig(norm=2, score="prob", norm_scale="dim"),
+    )
+    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda path, **_: (model, cfg))
+    report = evaluate_module.evaluate("unused.ckpt", batch_size=700)
+    test = build_datasets(DataConfig()).test
+    x = torch.stack([test[i][0] for i in range(len(test))]).flatten(1).double()
+    y = torch.tensor([int(test[i][1]) for i in range(len(test))])
+    exact, _ = closed_form(weight.double(), bias.double(), x, y, 2.0)
+    with torch.no_grad():
+        probs = torch.softmax(model(x.float()), dim=1)
+    assert (probs.amax(dim=1) == 1).float().mean() > 0.5  # precondition: saturated float32
+    assert report["examples"] == len(y)
+    assert report["accuracy"] == pytest.approx(float((probs.argmax(1) == y).float().mean()))
+    assert set(report["mean_logit_margin"]) == set(report["median_logit_margin"]) == {"input"}
+    assert report["mean_logit_margin"]["input"] == pytest.approx(float(exact.mean()), rel=1e-4)
+    assert report["median_logit_margin"]["input"] == pytest.approx(
+        float(exact.median()), rel=1e-4, abs=1e-6
+    )
+    assert abs(report["mean_logit_margin"]["input"]) < 100  # pixels, not 1e5-ish

@@ -1,0 +1,25 @@
+"""MarginClassifier's evaluation logs the mean logit margin per layer, in the layer's units."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from largemargin.training import LossConfig, MarginClassifier, OptimConfig
+from tests.analysis.linear import closed_form
+from tests.training.test_objective import saturated_linear
+
+
+@pytest.mark.parametrize("stage", ["val", "test"])
+def test_evaluation_logs_the_closed_form_logit_margin_under_saturated_softmax(stage, monkeypatch):
+    model, weight, bias, x, y = saturated_linear(seed=1)
+    loss = LossConfig(norm="inf", score="prob", norm_scale="dim", epsilon=1e-6)  # as the recipe
+    module = MarginClassifier(model, loss, OptimConfig(), ["input"], total_steps=1).eval()
+    logged: dict[str, float] = {}
+    monkeypatch.setattr(module, "log", lambda name, value, **kw: logged.update({name: value}))
+    module._evaluate((x, y), stage)
+    assert f"{stage}/margin/input" not in logged
+    exact, _ = closed_form(weight, bias, x, y, 1.0)  # l-inf margin: l1 dual norm
+    got = logged[f"{stage}/logit_margin/input"]
+    torch.testing.assert_close(got, exact.mean(), rtol=1e-7, atol=1e-9)
+    assert abs(float(got)) < 10  # not the 1e5-ish training-score distance
