@@ -232,7 +232,9 @@ def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]
     rows = []
     for (model, seed), report in reports.items():
         base = {"model": model, "seed": seed}
-        rows.append({**base, "attack": "clean", "eps": 0.0, "accuracy": report.clean_accuracy})
+        rows.append(
+            {**base, "attack": "clean", "eps": 0.0, "accuracy": report.clean_accuracy, "n": report.n}
+        )
         for row in report.rows:
             rows.append({**base, **row})
         for row in report.worst:
