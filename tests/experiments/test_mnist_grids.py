@@ -105,6 +105,7 @@ def test_reproduce_small_data_end_to_end(tmp_path, monkeypatch, mnist_dir, capsy
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["steps"] == 3  # 3 epochs of 1 step, or 2 epochs of 2 steps cut at 3
         assert "collapse" in metrics
+        assert not any("margin" in key for key in metrics["test"])  # eval_margins off in grids
     assert not list(folder.rglob(".*.tmp"))
 
 

@@ -106,9 +106,9 @@ def mnist_run(
 ) -> RunConfig:
     """The run config of one MNIST cell: the paper's MNIST network, the loss ``LOSSES[loss]``
     (margin on ``margin_layers``), Adam with a one-cycle schedule (configs/mnist-15min.yaml's
-    optimiser) over the run's length, no validation pass, a checkpoint at the end only. The run
-    stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no step limit), whichever
-    comes first. ``train_subset`` and ``label_noise`` are ``DataConfig``'s protocols, seeded by
+    optimiser) over the run's length, no validation pass, no test margins, a checkpoint at the
+    end only. The run stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no
+    step limit), whichever comes first. ``train_subset`` and ``label_noise`` are ``DataConfig``'s protocols, seeded by
     ``seed``; ``data_dir`` holds MNIST's four .gz files (None: the default data root,
     downloading when absent)."""
     if loss not in LOSSES:
@@ -131,6 +131,7 @@ def mnist_run(
             check_val_every_n_epoch=epochs + 1,
             checkpoint_every_n_epochs=epochs,
             log_margin_every_n_steps=0,
+            eval_margins=False,
             progress_bar=False,
         ),
         seed=seed,

@@ -51,6 +51,7 @@ class MarginClassifier(L.LightningModule):
         *,
         total_steps: int,
         log_margin_every_n_steps: int = 50,
+        eval_margins: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -60,6 +61,7 @@ class MarginClassifier(L.LightningModule):
         self.objective = Objective(loss, self.margin_layers, optim.weight_decay)
         self.total_steps = total_steps
         self.log_margin_every_n_steps = log_margin_every_n_steps
+        self.eval_margins = eval_margins
         self.run_config: dict | None = None  # saved into checkpoints, to rebuild the model
         self.collapse: Collapse | None = None  # the last finished epoch's, saved in checkpoints
         self.epoch_predictions: list[float] | None = None  # the last epoch's tally, all processes
@@ -115,9 +117,13 @@ class MarginClassifier(L.LightningModule):
 
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
-        with torch.enable_grad():  # the first-order margin needs gradients, even in eval
-            logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
-            margins = self.objective.mean_logit_margins(logits, y, layers)
+        margins: dict[str, torch.Tensor] = {}
+        if self.eval_margins:
+            with torch.enable_grad():  # the first-order margin needs gradients, even in eval
+                logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
+                margins = self.objective.mean_logit_margins(logits, y, layers)
+        else:
+            logits = self.model(x)
         logits = logits.detach()
         n = len(y)
         self.log(

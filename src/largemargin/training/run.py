@@ -136,6 +136,7 @@ def train(cfg: RunConfig) -> RunResult:
         list(layers),
         total_steps=total_steps,
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
+        eval_margins=tr.eval_margins,
     )
     module.run_config = record
     data = BundleDataModule(
