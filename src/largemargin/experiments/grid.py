@@ -108,9 +108,9 @@ def mnist_run(
     (margin on ``margin_layers``), Adam with a one-cycle schedule (configs/mnist-15min.yaml's
     optimiser) over the run's length, no validation pass, no test margins, a checkpoint at the
     end only. The run stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no
-    step limit), whichever comes first. ``train_subset`` and ``label_noise`` are ``DataConfig``'s protocols, seeded by
-    ``seed``; ``data_dir`` holds MNIST's four .gz files (None: the default data root,
-    downloading when absent)."""
+    step limit), whichever comes first. ``train_subset`` and ``label_noise`` are
+    ``DataConfig``'s protocols, seeded by ``seed``; ``data_dir`` holds MNIST's four .gz files
+    (None: the default data root, downloading when absent)."""
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r}: expected one of {list(LOSSES)}")
     return RunConfig(
