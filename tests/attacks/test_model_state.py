@@ -7,12 +7,24 @@ import pytest
 import torch
 from torch import nn
 
-from largemargin.attacks import accuracy_under_attack, fgsm, iterative_fgsm, pgd
+from largemargin.attacks import (
+    accuracy_under_attack,
+    evaluate_robustness,
+    fgsm,
+    iterative_fgsm,
+    pgd,
+    square,
+)
 
 ATTACKS = {
     "fgsm": lambda m, x, y: fgsm(m, x, y, 0.1),
     "iterative_fgsm": lambda m, x, y: iterative_fgsm(m, x, y, 0.5, steps=3, norm=2),
     "pgd": lambda m, x, y: pgd(m, x, y, 0.1, steps=2, restarts=2),
+    "pgd-margin": lambda m, x, y: pgd(m, x, y, 0.1, steps=2, restarts=2, loss="margin"),
+    "square": lambda m, x, y: square(m, x, y, 0.1, n_queries=5),
+    "evaluate_robustness": lambda m, x, y: evaluate_robustness(
+        m, x, y, [0.1], steps=2, restarts=1, square_queries=3, batch_size=4
+    ),
     "accuracy_under_attack": lambda m, x, y: accuracy_under_attack(m, (x, y), "pgd", [0, 0.1]),
 }
 

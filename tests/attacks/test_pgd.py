@@ -7,14 +7,17 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from largemargin.attacks import iterative_fgsm, pgd
 from largemargin.attacks._geometry import random_in_ball
+from largemargin.attacks._model import LOSSES
 from tests.attacks.toy import exact_distances, linear_model, mlp
 
 ATTACKS = {
     "pgd": lambda *a, **k: pgd(*a, generator=torch.Generator().manual_seed(0), **k),
+    "pgd-margin": lambda *a, **k: pgd(
+        *a, generator=torch.Generator().manual_seed(0), loss="margin", **k
+    ),
     "iterative_fgsm": iterative_fgsm,
 }
 
@@ -72,20 +75,21 @@ def test_flips_exactly_the_examples_closer_than_eps_on_a_linear_model(name, norm
     assert not flipped[above].any()
 
 
-def test_restarts_keep_each_examples_worst_case():
+@pytest.mark.parametrize("loss", ["ce", "margin", "dlr"])
+def test_restarts_keep_each_examples_worst_case_by_the_chosen_loss(loss):
     model = mlp(6, 4, seed=1)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(200, 6, generator=g), torch.randint(0, 4, (200,), generator=g)
-    kwargs = {"steps": 1, "step_size": 0.05, "norm": "inf"}
+    kwargs = {"steps": 1, "step_size": 0.05, "norm": "inf", "loss": loss}
 
     generator = torch.Generator().manual_seed(7)
     runs = torch.stack([pgd(model, x, y, 0.3, generator=generator, **kwargs) for _ in range(3)])
     best = pgd(model, x, y, 0.3, restarts=3, generator=torch.Generator().manual_seed(7), **kwargs)
 
     with torch.no_grad():
-        run_loss = torch.stack([F.cross_entropy(model(r), y, reduction="none") for r in runs])
+        run_loss = torch.stack([LOSSES[loss](model(r), y) for r in runs])
         run_wrong = torch.stack([model(r).argmax(dim=1) != y for r in runs])
-        best_loss = F.cross_entropy(model(best), y, reduction="none")
+        best_loss = LOSSES[loss](model(best), y)
         best_wrong = model(best).argmax(dim=1) != y
     # The restarts' random starts are the single runs' (same generator, same draws) ...
     assert ((runs == best).flatten(2).all(dim=2)).any(dim=0).all()

@@ -15,6 +15,7 @@ from largemargin.attacks import (
     iterative_fgsm,
     pgd,
     plot_accuracy_vs_eps,
+    square,
     write_csv,
 )
 
@@ -36,6 +37,12 @@ BAD = {
     "zero restarts": (call(pgd, restarts=0), r"restarts must be an int >= 1, got 0"),
     "zero step_size": (call(pgd, step_size=0.0), r"step_size must be .* > 0.*got 0\.0"),
     "unknown norm": (call(fgsm, norm="l1"), r"norm must be 'inf' or 2.*'l1'"),
+    "unknown loss": (call(pgd, loss="cw"), r"loss must be one of \['ce', 'margin', 'dlr'\].*'cw'"),
+    "loss not a string": (call(fgsm, loss=None), r"loss must be one of .*None"),
+    "square zero queries": (call(square, n_queries=0), r"n_queries must be an int >= 1, got 0"),
+    "square p_init 0": (call(square, p_init=0.0), r"p_init must be a number in \(0, 1\], got 0"),
+    "square p_init > 1": (call(square, p_init=1.5), r"p_init must be .*1\.5"),
+    "square x outside": (call(square, x=X - 1.0), r"x must lie in \[clip_min, clip_max\]"),
     "norm 1": (call(pgd, norm=1), r"norm must be 'inf' or 2.*got 1"),
     "y too long": (call(fgsm, y=torch.tensor([0, 1, 2, 0])), r"y must be .*shape \(3,\).*\(4,\)"),
     "y float": (call(pgd, y=Y.float()), r"y must be an integer tensor.*float32"),
@@ -54,7 +61,8 @@ BAD = {
     "autoattack 3 classes": (call(autoattack, x=IMAGES, n_classes=3), r"n_classes must be .*3"),
     "unknown attack": (
         lambda: accuracy_under_attack(MODEL, (X, Y), "cw", [0.1]),
-        r"attack must be one of \['autoattack', 'fgsm', 'iterative_fgsm', 'pgd'\], got 'cw'",
+        r"attack must be one of \['autoattack', 'fgsm', 'iterative_fgsm', 'pgd', 'square'\], "
+        r"got 'cw'",
     ),
     "no epsilons": (
         lambda: accuracy_under_attack(MODEL, (X, Y), "fgsm", []),

@@ -1,8 +1,11 @@
-"""Adversarial attacks (FGSM, iterative FGSM, PGD, AutoAttack) and accuracy under attack.
+"""Adversarial attacks (FGSM, iterative FGSM, PGD on three losses, Square, AutoAttack),
+accuracy under attack, and a robustness evaluation with gradient-masking checks.
 
 All attacks take a batch ``x`` (N, ...) in [clip_min, clip_max], labels ``y`` (N,) and a
 radius ``eps`` in input units, in the l-inf (``norm="inf"``) or l2 (``norm=2``) norm, and
-return adversarial inputs shaped like ``x``.
+return adversarial inputs shaped like ``x``. Gradient attacks ascend ``loss="ce"`` (the
+cross-entropy), ``"margin"`` (Carlini-Wagner) or ``"dlr"`` (AutoAttack's). ``pixel_space``
+wraps a model trained on normalised inputs so that eps is in pixel units.
 """
 
 from __future__ import annotations
@@ -11,15 +14,24 @@ from .autoattack import autoattack
 from .evaluate import ATTACKS, accuracy_under_attack
 from .gradient_sign import fgsm, iterative_fgsm
 from .pgd import pgd
+from .pixel_space import Normalize, pixel_space, to_pixels
 from .report import plot_accuracy_vs_eps, write_csv
+from .robustness import RobustnessReport, evaluate_robustness
+from .square import square
 
 __all__ = [
     "ATTACKS",
+    "Normalize",
+    "RobustnessReport",
     "accuracy_under_attack",
     "autoattack",
+    "evaluate_robustness",
     "fgsm",
     "iterative_fgsm",
     "pgd",
+    "pixel_space",
     "plot_accuracy_vs_eps",
+    "square",
+    "to_pixels",
     "write_csv",
 ]

@@ -21,8 +21,10 @@ def projected_ascent(
     norm: str,
     clip_min: float,
     clip_max: float,
+    loss: str = "ce",
 ) -> torch.Tensor:
-    """Ascend the cross-entropy from ``start`` by ``steps`` steps of length ``step_size``.
+    """Ascend ``loss`` (a key of ``_model.LOSSES``) from ``start`` by ``steps`` steps of length
+    ``step_size``.
 
     Each step moves every example by ``step_size`` (input units, measured in ``norm``) along
     its steepest-ascent direction, then projects back onto the ``norm`` ball of radius ``eps``
@@ -32,6 +34,6 @@ def projected_ascent(
     """
     x, x_adv = x.detach(), start.detach()
     for _ in range(steps):
-        x_adv = x_adv + step_size * ascent_direction(loss_gradient(model, x_adv, y), norm)
+        x_adv = x_adv + step_size * ascent_direction(loss_gradient(model, x_adv, y, loss), norm)
         x_adv = (x + project(x_adv - x, eps, norm)).clamp(clip_min, clip_max)
     return x_adv.detach()

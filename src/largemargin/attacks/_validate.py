@@ -7,6 +7,8 @@ import numbers
 
 import torch
 
+from ._model import LOSSES
+
 #: The two perturbation norms the attacks support, by their canonical names.
 NORMS = ("inf", "2")
 
@@ -22,6 +24,16 @@ def check_norm(norm: str | float) -> str:
     if name not in NORMS:
         raise ValueError(f"norm must be 'inf' or 2 (the l-inf or l2 ball), got {norm!r}")
     return name
+
+
+def check_attack_loss(loss: str) -> str:
+    """Return ``loss``; it must name an attack loss: "ce", "margin" or "dlr" (see ``_model``)."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(
+            f"loss must be one of {list(LOSSES)} (cross-entropy, Carlini-Wagner logit margin, "
+            f"AutoAttack's DLR), got {loss!r}"
+        )
+    return loss
 
 
 def check_eps(eps: float) -> float:

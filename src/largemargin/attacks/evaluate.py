@@ -14,12 +14,14 @@ from ._validate import check_eps, check_positive_int
 from .autoattack import autoattack
 from .gradient_sign import fgsm, iterative_fgsm
 from .pgd import pgd
+from .square import square
 
 #: Attack names accepted by ``accuracy_under_attack``, and the functions they call.
 ATTACKS: dict[str, Callable[..., torch.Tensor]] = {
     "fgsm": fgsm,
     "iterative_fgsm": iterative_fgsm,
     "pgd": pgd,
+    "square": square,
     "autoattack": autoattack,
 }
 

@@ -3,7 +3,9 @@ al., 2017), in their l-inf and l2 forms.
 
 Conventions for both attacks: ``x`` is a floating batch (N, ...) in [clip_min, clip_max],
 ``y`` the true labels (N,) as integer class indices, and ``model(x)`` returns logits (N, K).
-The attacks maximise the cross-entropy, with the model in eval mode (every submodule's
+The attacks maximise ``loss``: ``"ce"`` (the cross-entropy, the default), ``"margin"`` (the
+Carlini-Wagner logit margin ``max_{i != y} z_i - z_y``) or ``"dlr"`` (AutoAttack's
+difference-of-logits ratio, K >= 3), with the model in eval mode (every submodule's
 previous mode is restored afterwards, even on exception) and gradients taken w.r.t. the input
 only, so parameters' ``.grad`` stay untouched. ``eps`` is the radius of the perturbation
 ball in input units (the units of clip_min/clip_max), in the l-inf norm (``norm="inf"``) or
@@ -19,7 +21,14 @@ from torch import nn
 from largemargin.torch_utils import eval_mode
 
 from ._ascent import projected_ascent
-from ._validate import check_batch, check_eps, check_norm, check_positive_int, check_step_size
+from ._validate import (
+    check_attack_loss,
+    check_batch,
+    check_eps,
+    check_norm,
+    check_positive_int,
+    check_step_size,
+)
 
 
 def fgsm(
@@ -31,12 +40,13 @@ def fgsm(
     norm: str | float = "inf",
     clip_min: float = 0.0,
     clip_max: float = 1.0,
+    loss: str = "ce",
 ) -> torch.Tensor:
     """One step of size ``eps`` along the steepest-ascent direction of the loss.
 
     l-inf: ``clip(x + eps * sign(g))``; l2 (the fast gradient method):
     ``clip(x + eps * g / ||g||_2)`` per example, where g is the gradient of the example's
-    cross-entropy w.r.t. its input. A zero gradient leaves the example unchanged. It is one
+    ``loss`` w.r.t. its input. A zero gradient leaves the example unchanged. It is one
     ``iterative_fgsm`` step of size eps.
     """
     eps = check_eps(eps)
@@ -50,6 +60,7 @@ def fgsm(
         norm=norm,
         clip_min=clip_min,
         clip_max=clip_max,
+        loss=loss,
     )
 
 
@@ -64,6 +75,7 @@ def iterative_fgsm(
     norm: str | float = "inf",
     clip_min: float = 0.0,
     clip_max: float = 1.0,
+    loss: str = "ce",
 ) -> torch.Tensor:
     """``steps`` FGSM steps of size ``step_size`` from ``x`` itself (no random start).
 
@@ -76,6 +88,7 @@ def iterative_fgsm(
     norm = check_norm(norm)
     eps = check_eps(eps)
     steps = check_positive_int("steps", steps)
+    loss = check_attack_loss(loss)
     if step_size is not None:
         step_size = check_step_size(step_size)
     y = check_batch(x, y, clip_min, clip_max)
@@ -93,4 +106,5 @@ def iterative_fgsm(
             norm=norm,
             clip_min=clip_min,
             clip_max=clip_max,
+            loss=loss,
         )
