@@ -232,6 +232,20 @@ def test_two_calls_give_the_same_report_and_the_seed_matters(problem):
     assert first.rows != other.rows
 
 
+def test_erase_eps_among_the_epsilons_gets_the_whole_set_and_the_erase_attacks(problem):
+    model, _, _, x, y = problem
+
+    report = evaluate_robustness(model, x, y, [0.1, 0.3], attacks=["fgsm"], erase_eps=0.3, **FAST)
+
+    assert [(r["attack"], r["eps"]) for r in report.rows] == [
+        ("fgsm", 0.1),
+        ("fgsm", 0.3),
+        ("pgd-margin", 0.3),
+        ("square", 0.3),
+    ]
+    assert "0.3 (fgsm, pgd-margin, square)" in by_name(report)[ERASE]["detail"]
+
+
 def test_l2_with_its_default_erase_eps(problem):
     model, _, _, x, y = problem
 

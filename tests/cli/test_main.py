@@ -102,7 +102,7 @@ def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_attack_writes_csv_and_plot(tmp_path, capsys):
+def test_attack_prints_the_worst_case_and_writes_the_report(tmp_path, capsys):
     code = main(
         [
             "train",
@@ -134,30 +134,39 @@ def test_attack_writes_csv_and_plot(tmp_path, capsys):
             "attack",
             "--checkpoint",
             str(ckpt),
-            "--attack",
-            "fgsm",
             "--epsilons",
-            "[0.0, 0.1, 0.3]",
+            "[0.0, 0.1]",
             "--max_examples",
             "40",
+            "--steps",
+            "3",
+            "--restarts",
+            "1",
+            "--square_queries",
+            "20",
+            "--progress",
+            "false",
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "| 0.3 |" in out
-    csv_path = tmp_path / "victim" / "attacks" / "fgsm-inf.csv"
-    lines = csv_path.read_text().splitlines()
-    assert lines[0] == "eps,accuracy,n" and len(lines) == 4
-    accuracies = [float(line.split(",")[1]) for line in lines[1:]]
+    assert out.startswith("worst case over fgsm, pgd-ce, pgd-margin, square (l-inf, pixel units")
+    assert "| eps | fgsm | pgd-ce | pgd-margin | square | worst case |" in out
+    assert "Checks:" in out
+    folder = tmp_path / "victim" / "attacks"
+    assert f"written: {folder}" in out
+    record = json.loads((folder / "robustness.json").read_text())
+    assert (folder / "robustness.md").read_text().startswith("worst case over")
     model, run = load_checkpoint(ckpt)
     test = build_datasets(run.data).test
     x = torch.stack([test[i][0] for i in range(40)])
     y = torch.stack([test[i][1] for i in range(40)])
     with torch.no_grad():
-        clean = float((model(x).argmax(1) == y).float().mean())
-    assert accuracies[0] == pytest.approx(clean)  # eps = 0 is the clean accuracy
-    assert all(0.0 <= a <= 1.0 for a in accuracies)
-    assert csv_path.with_suffix(".png").stat().st_size > 1000
+        clean = int((model(x).argmax(1) == y).sum()) / 40
+    assert record["clean_accuracy"] == clean
+    assert record["n"] == 40 and record["worst"][0] == {"eps": 0.0, "accuracy": clean, "n": 40}
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in record["rows"])
+    assert set(record) >= {"checks", "masking_suspected", "zero_gradient_share"}
 
 
 @pytest.mark.parametrize(

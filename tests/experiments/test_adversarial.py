@@ -59,7 +59,9 @@ def test_adversarial_end_to_end(tmp_path, mnist_dir):
     assert "| cross-entropy |" in report and "| logit, first-order |" in report
     rows = list(csv.DictReader((tmp_path / "attacks.csv").open()))
     for model in g.models:
-        clean = [float(r["accuracy"]) for r in rows if r["model"] == model and r["attack"] == "clean"]
+        clean = [
+            float(r["accuracy"]) for r in rows if r["model"] == model and r["attack"] == "clean"
+        ]
         assert len(clean) == 1
         for eps in ("0.1", "0.3"):
             at = {

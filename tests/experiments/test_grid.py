@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from largemargin.experiments.grid import (
     Cell,
     Outcome,
     accuracy_table,
+    cost_table,
     format_spread,
     mean_sd,
     mnist_run,
@@ -38,13 +40,29 @@ def _config(loss="margin l2", seed=0, **kw):
     )
 
 
-def _outcomes(table: dict[float, dict[str, list[float]]]) -> list[Outcome]:
+def _outcomes(
+    table: dict[float, dict[str, list[float]]],
+    collapsed: set[tuple[float, str, int]] = frozenset(),
+    step_seconds: dict[str, list[float]] | None = None,
+) -> list[Outcome]:
+    """Outcomes of a made-up grid; ``collapsed`` holds the (setting, loss, seed) that
+    collapsed; ``step_seconds[loss]`` the step times of that loss's runs, in order."""
     out = []
+    steps = {loss: iter(times) for loss, times in (step_seconds or {}).items()}
     for setting, row in table.items():
         for loss, accuracies in row.items():
             for seed, accuracy in enumerate(accuracies):
                 cell = Cell(setting, loss, seed, _config(seed=seed))
-                out.append(Outcome(cell, accuracy, 1.5 * seed, Path(f"/runs/{loss}-{seed}")))
+                out.append(
+                    Outcome(
+                        cell,
+                        accuracy,
+                        1.5 * seed,
+                        Path(f"/runs/{loss}-{seed}"),
+                        collapsed=(setting, loss, seed) in collapsed,
+                        step_seconds=next(steps[loss]) if loss in steps else math.nan,
+                    )
+                )
     return out
 
 
@@ -61,9 +79,22 @@ def test_mnist_run_is_a_valid_config_with_the_loss_and_protocols(loss):
 
 
 def test_margin_losses_differ_only_in_norm():
-    norms = {name: cfg.norm for name, cfg in LOSSES.items() if cfg.kind == "large_margin"}
-    assert norms == {"margin l1": 1, "margin l2": 2, "margin l-inf": "inf"}
+    recipe = {"margin l1": 1, "margin l2": 2, "margin l-inf": "inf"}
+    for name, norm in recipe.items():
+        assert LOSSES[name] == replace(LOSSES["margin l-inf"], norm=norm)
     assert LOSSES["margin l1"].gamma == LOSSES["margin l-inf"].gamma == 10000.0
+    assert LOSSES["margin l-inf"].top_k == 1 and LOSSES["margin l-inf"].aggregation == "min"
+
+
+def test_noise_robust_variants_change_only_what_their_label_says():
+    for norm, name in [(2, "margin l2"), ("inf", "margin l-inf")]:
+        assert LOSSES[f"{name}, all competitors"] == replace(
+            LOSSES["margin l-inf"], norm=norm, top_k=9, aggregation="sum"
+        )
+    reference = LOSSES["margin l-inf"]
+    assert LOSSES["margin l-inf + cross-entropy"] == replace(
+        reference, cross_entropy_weight=1.0, margin_scale=reference.gamma
+    )
 
 
 def test_mnist_run_rejects_an_unknown_loss():
@@ -92,13 +123,61 @@ def test_accuracy_table_rows_columns_and_bold_best():
     assert table[3] == "| 40% | **75.00 ± 7.07** | 61.00 ± 1.41 |"
 
 
+def test_accuracy_table_marks_cells_where_a_seed_collapsed():
+    outcomes = _outcomes(
+        {
+            0.0: {"cross-entropy": [0.9, 0.92], "margin l2": [0.95, 0.93]},
+            0.6: {"cross-entropy": [0.7, 0.66], "margin l2": [0.7, 0.1]},
+        },
+        collapsed={(0.6, "margin l2", 1)},
+    )
+    table = accuracy_table(outcomes, "noise", lambda n: f"{n:.0%}").splitlines()
+    assert table[2] == "| 0% | 91.00 ± 1.41 | **94.00 ± 1.41** |"
+    assert table[3] == "| 60% | **68.00 ± 2.83** | 40.00 ± 42.43 † |"
+    assert table[4] == ""
+    assert table[5].startswith("† the training predictions of at least one seed collapsed")
+    assert "metrics.json `collapse`" in table[5]
+    assert "†" not in accuracy_table(_outcomes({0.0: {"hinge": [0.5]}}), "noise")
+
+
+def test_cost_table_compares_median_step_times_with_cross_entropy():
+    outcomes = _outcomes(
+        {
+            0.0: {"cross-entropy": [0.9, 0.9], "margin l2": [0.9, 0.9], "hinge": [0.5]},
+            0.2: {"cross-entropy": [0.9], "margin l2": [0.9], "hinge": [0.5]},
+        },
+        step_seconds={
+            "cross-entropy": [0.010, 0.012, 0.020],
+            "margin l2": [0.030, 0.036, 0.600],
+            "hinge": [math.nan, math.nan],
+        },
+    )
+    lines = cost_table(outcomes).splitlines()
+    assert lines[0] == "| loss | median training step (ms) | vs cross-entropy |"
+    assert lines[2:] == [
+        "| cross-entropy | 12.0 | 1.00x |",
+        "| margin l2 | 36.0 | 3.00x |",
+        "| hinge | - | - |",
+    ]
+    only_margin = [o for o in outcomes if o.cell.loss == "margin l2"]
+    assert cost_table(only_margin).splitlines()[2] == "| margin l2 | 36.0 | - |"
+
+
 def test_outcomes_csv_has_one_line_per_run(tmp_path):
-    outcomes = _outcomes({100: {"hinge": [0.5, 0.25]}})
+    outcomes = _outcomes(
+        {100: {"hinge": [0.5, 0.25]}},
+        collapsed={(100, "hinge", 1)},
+        step_seconds={"hinge": [0.25, 0.5]},
+    )
     path = write_outcomes_csv(outcomes, "train_size", tmp_path / "r.csv")
     rows = list(csv.DictReader(path.open()))
     assert [(r["train_size"], r["loss"], r["seed"], r["test_accuracy"]) for r in rows] == [
         ("100", "hinge", "0", "0.5"),
         ("100", "hinge", "1", "0.25"),
+    ]
+    assert [(r["collapsed"], r["step_seconds"]) for r in rows] == [
+        ("False", "0.25"),
+        ("True", "0.5"),
     ]
     assert rows[1]["run_folder"] == "/runs/hinge-1"
 

@@ -34,3 +34,4 @@ result = train(
 )
 rank = int(os.environ["RANK"])
 torch.save(result.module.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
+torch.save(result.module.epoch_predictions, os.path.join(out, f"tally{rank}.pt"))

@@ -1,5 +1,6 @@
 """DDP on 2 CPU processes (gloo, launched by torchrun): gradients are synchronised, so both
-ranks end with identical weights, for first- and second-order margins."""
+ranks end with identical weights, for first- and second-order margins; the collapse check's
+prediction counts are summed over both ranks."""
 
 from __future__ import annotations
 
@@ -39,3 +40,6 @@ def test_two_processes_end_with_identical_weights(tmp_path, order):
     # two synchronised SGD steps were taken (each rank saw its own half of every batch)
     cfg = read_checkpoint(tmp_path / f"ddp-{order}" / "checkpoints" / "last.ckpt")
     assert cfg["global_step"] == 2
+    # the collapse check sees every rank's predictions: 100 training images in all
+    tallies = [torch.load(tmp_path / f"tally{rank}.pt") for rank in (0, 1)]
+    assert tallies[0] == tallies[1] and sum(tallies[0][:-2]) == 100

@@ -283,7 +283,7 @@ def evaluate_robustness(
     adversarials crafted on it, evaluated on ``model`` (robust only if both fail).
     ``erase_eps`` (default: half the input range for l-inf, that times sqrt(entries per
     example) for l2: enough to turn any input into the mid-range image) is attacked with
-    ``ERASE_ATTACKS`` (and the whole set when it is also in ``epsilons``). eps = 0 runs no
+    ``ERASE_ATTACKS`` (besides the whole set when it is also in ``epsilons``). eps = 0 runs no
     attack (every row is the clean accuracy).
 
     Inputs go to the device of the model's first parameter in batches of ``batch_size``; the
@@ -329,8 +329,7 @@ def evaluate_robustness(
             )
         columns = [*attacks, *(["transfer"] if reference_model is not None else [])]
         plan = [(a, e) for a in columns for e in epsilons if e > 0]
-        if erase_eps not in epsilons:
-            plan += [(a, erase_eps) for a in ERASE_ATTACKS]
+        plan += [(a, erase_eps) for a in ERASE_ATTACKS if (a, erase_eps) not in plan]
         settings = _Settings(
             norm,
             {"clip_min": clip_min, "clip_max": clip_max},
@@ -346,9 +345,8 @@ def evaluate_robustness(
 
     n = len(y)
     all_eps = sorted({*epsilons, erase_eps})
-    for a in columns:  # eps = 0: no attack, the clean flags
-        if 0.0 in epsilons:
-            robust[(a, 0.0)] = clean
+    if 0.0 in epsilons:  # no attack: the clean flags
+        robust.update({(a, 0.0): clean for a in columns})
     order = {a: i for i, a in enumerate(dict.fromkeys([*columns, *ERASE_ATTACKS]))}
     keys = sorted(robust, key=lambda k: (k[1], order[k[0]]))
     rows = [

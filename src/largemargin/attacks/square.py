@@ -165,8 +165,9 @@ def _l2_step(
         cols = rand.integers(width - size[1] + 1, n)
         corners.append(_window_masks(rows, cols, size, height, width))
     (m1, r1, c1), (m2, _, _) = corners
-    # the pattern, split along a random axis for square windows (the paper's 90-degree turn)
-    axes = (0, 1) if size[0] == size[1] else ((0, 0) if size[1] == 1 else (1, 1))
+    # the pattern split along a random axis on square windows (the paper's 90-degree turn),
+    # along the segment on a row of pixels
+    axes = (0, 1) if size[0] == size[1] else (1, 1)
     patterns = torch.stack([_split_bump(*size, a, img.device, dtype) for a in axes])
     choice = rand.integers(2, n)
     eta = patterns[choice[:, None, None], r1[:, :, None], c1[:, None, :]][:, None] * m1

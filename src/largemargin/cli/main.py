@@ -3,6 +3,7 @@
 largemargin train --config configs/mnist-15min.yaml --data.data_dir ../shared/data/mnist
 largemargin train --loss.kind cross_entropy --trainer.epochs 3      # the bundled MNIST subset
 largemargin evaluate runs/<run>/checkpoints/last.ckpt
+largemargin attack --checkpoint runs/<run>/checkpoints/last.ckpt --epsilons '[0.1, 0.2]'
 largemargin margins --checkpoints '[runs/a/checkpoints/last.ckpt, runs/b/checkpoints/last.ckpt]'
 largemargin demo
 largemargin reproduce noisy-labels --quick --data_dir ../shared/data/mnist
@@ -82,7 +83,12 @@ def _attack_parser() -> ArgumentParser:
 
     return _config_parser(
         AttackConfig,
-        "Accuracy of a checkpoint under attack for a list of epsilons, written as CSV and a plot.",
+        "Robustness of a checkpoint, in pixel units: accuracy under a set of attacks (by "
+        "default FGSM, PGD on cross-entropy and on the logit margin, and the gradient-free "
+        "Square attack) for a list of epsilons, the per-example worst case over all of them, and "
+        "checks for gradient masking, on the first --max_examples images of the test split; "
+        "written as markdown, CSV, JSON and a plot into --out (default <run folder>/attacks). "
+        "--reference_checkpoint adds a transfer attack. Device: cuda when available.",
     )
 
 
@@ -124,7 +130,7 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subcommands(dest="command")
     commands.add_subcommand("train", _train_parser(), help="train a model")
     commands.add_subcommand("evaluate", _evaluate_parser(), help="evaluate a checkpoint")
-    commands.add_subcommand("attack", _attack_parser(), help="accuracy under attack")
+    commands.add_subcommand("attack", _attack_parser(), help="robustness under attacks")
     commands.add_subcommand("margins", _margins_parser(), help="margin distributions")
     commands.add_subcommand("demo", _demo_parser(), help="the offline demo (the main job)")
     commands.add_subcommand(
@@ -171,11 +177,9 @@ def _run(parser: ArgumentParser, args) -> int:
     elif command == "attack":
         from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
 
-        rows, path = attack_checkpoint(AttackConfig(**vars(sub)))
-        print("| eps | accuracy | examples |\n| --- | --- | --- |")
-        for row in rows:
-            print(f"| {row['eps']:g} | {row['accuracy']:.2%} | {row['n']} |")
-        print(f"written: {path} and {path.with_suffix('.png')}")
+        report, headline, out = attack_checkpoint(AttackConfig(**vars(sub)))
+        print(headline, report.to_markdown(), sep="\n\n", end="")
+        print(f"written: {out} (robustness.md, robustness.csv, robustness.json, robustness.png)")
     elif command == "margins":
         from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
 

@@ -32,6 +32,7 @@ from largemargin.attacks import RobustnessReport, accuracy_under_attack, evaluat
 from largemargin.attacks import square as square_attack
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import (
+    BASELINE,
     MNIST_MARGIN_LAYERS,
     Cell,
     format_spread,
@@ -50,7 +51,6 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "reference (softmax, first-order)": ("margin l-inf", MNIST_MARGIN_LAYERS),
     "softmax, second-order": ("margin l-inf, second-order", MNIST_MARGIN_LAYERS),
     "logit, first-order": ("margin l-inf, logit", MNIST_MARGIN_LAYERS),
-    "logit, first-order, gamma 100": ("margin l-inf, logit, gamma 100", MNIST_MARGIN_LAYERS),
     "logit, second-order": ("margin l-inf, logit, second-order", MNIST_MARGIN_LAYERS),
     "logit, second-order, gamma 100": (
         "margin l-inf, logit, second-order, gamma 100",
@@ -62,7 +62,6 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     ),
     "logit, second-order, input only": ("margin l-inf, logit, second-order", ["input"]),
 }
-BASELINE = "cross-entropy"
 #: the suite's attacks; a transfer attack from the baseline of the same seed is added.
 SUITE = ("fgsm", "pgd-ce", "pgd-margin", "square")
 MARGIN_NORMS = {"l2": 2, "l-inf": "inf"}
@@ -120,7 +119,6 @@ QUICK = AdversarialGrid(
         "reference (softmax, first-order)",
         "logit, first-order",
         "logit, second-order",
-        "logit, second-order, gamma 100",
     ],
 )
 
@@ -216,9 +214,7 @@ class _Measurements:
                 candidate = pgd(
                     model, x, y, eps, norm=2, loss="margin", steps=g.steps, generator=rng
                 )
-            first, true, stats = input_margin_agreement(
-                model, x, y, norm=p, adversarial=candidate
-            )
+            first, true, stats = input_margin_agreement(model, x, y, norm=p, adversarial=candidate)
             self.agreement.append({"model": label, "norm": norm_name, **stats})
             path = self.folder / f"agreement-{slug(label)}-{norm_name}.png"
             plot_margin_agreement(first, true, path)
@@ -233,7 +229,13 @@ def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]
     for (model, seed), report in reports.items():
         base = {"model": model, "seed": seed}
         rows.append(
-            {**base, "attack": "clean", "eps": 0.0, "accuracy": report.clean_accuracy, "n": report.n}
+            {
+                **base,
+                "attack": "clean",
+                "eps": 0.0,
+                "accuracy": report.clean_accuracy,
+                "n": report.n,
+            }
         )
         for row in report.rows:
             rows.append({**base, **row})
@@ -251,7 +253,7 @@ def _values(rows: list[dict], model: str, attack: str, eps: float) -> list[float
 
 
 def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> str:
-    """"no" or "suspected: <failed checks> (seeds ...)" for a model over its seeds."""
+    """ "no" or "suspected: <failed checks> (seeds ...)" for a model over its seeds."""
     failed: dict[str, list[int]] = {}
     for (label, seed), report in reports.items():
         if label == model:
@@ -379,7 +381,7 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
         f"(%) mean ± sd over seeds {grid.seeds}. Attack set: FGSM; PGD on the cross-entropy and "
         f"on the logit margin ({grid.steps} steps, {grid.restarts} random start(s)); Square "
         f"({grid.square_queries} queries, gradient-free); transfer of both PGDs from the "
-        f"cross-entropy model of the same seed. \"Worst case\": an example counts as robust only "
+        f'cross-entropy model of the same seed. "Worst case": an example counts as robust only '
         f"if no attack of the set flips it. AutoAttack: standard version, first "
         f"{grid.autoattack_examples} test images, seed {grid.seeds[0]}.",
         "### Headline\n\n" + _headline_table(measure, rows),

@@ -1,76 +1,168 @@
-"""`largemargin attack`: accuracy of a trained checkpoint under attack, for a list of epsilons.
+"""`largemargin attack`: the robustness of a trained checkpoint, measured so that it cannot be
+fooled: accuracy under a set of attacks including a gradient-free one (and optionally a
+transfer attack from a reference checkpoint), the per-example worst case over all of them, and
+the gradient-masking checks of ``largemargin.attacks.evaluate_robustness``.
 
-Attacks the test split of the run's dataset (or another one), in eval mode, within the
-dataset's valid input range, and writes ``<out>/<attack>-<norm>.csv`` and ``.png``.
+Attacks run in pixel space: a model trained on normalised inputs is wrapped as
+``Normalize(mean, std)`` followed by the model and fed pixels in [0, 1], so eps is in pixel
+units for every dataset. Writes ``robustness.md``, ``robustness.csv`` (rows and worst case),
+``robustness.json`` (the report with its checks and masking flag) and ``robustness.png``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch import nn
 
-from largemargin.attacks import accuracy_under_attack, plot_accuracy_vs_eps, write_csv
+from largemargin.attacks import (
+    RobustnessReport,
+    evaluate_robustness,
+    pixel_space,
+    plot_accuracy_vs_eps,
+    to_pixels,
+    write_csv,
+)
+from largemargin.attacks.robustness import DEFAULT_ATTACKS
 from largemargin.data import DataConfig, build_datasets
+from largemargin.files import write_atomic
 from largemargin.training.evaluate import load_checkpoint
 
 
 @dataclass
 class AttackConfig:
-    """``checkpoint``: a ``largemargin train`` checkpoint; ``attack``: fgsm, iterative_fgsm, pgd
-    or autoattack; ``norm``: "inf" or 2; ``epsilons``: perturbation sizes in input units;
-    ``steps``: iterations of iterative attacks; ``max_examples``: the first N test images (None:
-    all); ``data``: evaluate on another dataset (None: the run's own); ``out``: output folder
-    (None: ``<run folder>/attacks``); ``trust_model_code``: rebuild a model given by import path,
-    which imports and runs that code (only for checkpoints whose model code you trust)."""
+    """``checkpoint``: a ``largemargin train`` checkpoint; ``attacks``: the attack set (fgsm,
+    iterative_fgsm, pgd-ce, pgd-margin, pgd-dlr, square, autoattack); ``reference_checkpoint``:
+    a second checkpoint on the same inputs whose PGD adversarials are transferred (None: no
+    transfer attack); ``norm``: "inf" or 2; ``epsilons``: perturbation sizes in pixel units
+    (inputs in [0, 1]); ``erase_eps``: the radius that can erase any image (None: 0.5 for
+    l-inf, 0.5 sqrt(pixels) for l2); ``steps`` / ``restarts``: of each PGD; ``square_queries``:
+    Square's query budget per example; ``max_examples``: the first N images of the test split
+    (None: all); ``data``: evaluate on another dataset (None: the run's own); ``out``: output
+    folder (None: ``<run folder>/attacks``); ``device``: None is "cuda" when available, else
+    "cpu"; ``seed``: of every random start and search; ``progress``: a progress bar;
+    ``trust_model_code``: rebuild a model given by import path, which imports and runs that code
+    (only for checkpoints whose model code you trust)."""
 
     checkpoint: str
-    attack: str = "pgd"
+    attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
+    reference_checkpoint: str | None = None
     norm: str = "inf"
     epsilons: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
-    steps: int = 20
+    erase_eps: float | None = None
+    steps: int = 40
+    restarts: int = 2
+    square_queries: int = 1000
     max_examples: int | None = 1000
     batch_size: int = 250
     data: DataConfig | None = None
     out: str | None = None
-    device: str = "cpu"
+    device: str | None = None
+    seed: int = 0
+    progress: bool = True
     trust_model_code: bool = False
 
 
-def attack_checkpoint(cfg: AttackConfig) -> tuple[list[dict], Path]:
-    """Run the attack for every epsilon; return the rows and the CSV path (PNG beside it)."""
+def _first_examples(dataset, count: int | None, batch_size: int):
+    """The first ``count`` (all if None) items of ``dataset`` as tensors x (N, ...), y (N,)."""
+    n = len(dataset) if count is None else min(count, len(dataset))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size)
+    xs, ys = zip(*((x, y) for x, y, *_ in loader), strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _headline(report: RobustnessReport, attacks: list[str]) -> str:
+    """One line: the worst case at each eps, naming the attack set."""
+    cells = ", ".join(f"{w['accuracy']:.1%} at eps {w['eps']:g}" for w in report.worst)
+    flag = " (gradient masking suspected)" if report.masking_suspected else ""
+    return (
+        f"worst case over {', '.join(attacks)} (l-{report.norm}, pixel units, first "
+        f"{report.n} test images): {cells}{flag}"
+    )
+
+
+def attack_checkpoint(cfg: AttackConfig) -> tuple[RobustnessReport, str, Path]:
+    """Evaluate the checkpoint's robustness; return the report, the headline and the output
+    folder (``robustness.md`` / ``.csv`` / ``.json`` / ``.png`` written there)."""
+    if cfg.max_examples is not None and (
+        isinstance(cfg.max_examples, bool)
+        or not isinstance(cfg.max_examples, int)
+        or cfg.max_examples < 1
+    ):
+        raise ValueError(f"max_examples={cfg.max_examples!r}: expected None or an int >= 1")
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, run = load_checkpoint(cfg.checkpoint, trust_model_code=cfg.trust_model_code)
     data = cfg.data if cfg.data is not None else replace(run.data, download=False)
     bundle = build_datasets(data)
-    test = bundle.test
-    if cfg.max_examples is not None:
-        if cfg.max_examples < 1:
-            raise ValueError(f"max_examples={cfg.max_examples}: expected None or an int >= 1")
-        test = Subset(test, range(min(cfg.max_examples, len(test))))
-    low, high = bundle.input_range
-    if cfg.attack == "autoattack":  # works on inputs in [0, 1] only
-        kwargs: dict = {"n_classes": bundle.num_classes}
-    else:
-        kwargs = {"clip_min": low, "clip_max": high}
-        if cfg.attack != "fgsm":
-            kwargs["steps"] = cfg.steps
-    rows = accuracy_under_attack(
-        model.to(cfg.device),
-        DataLoader(test, batch_size=cfg.batch_size),
-        cfg.attack,
+    x, y = _first_examples(bundle.test, cfg.max_examples, cfg.batch_size)
+    victim: nn.Module = model
+    if bundle.mean is not None:
+        x = to_pixels(x, bundle.mean, bundle.std)
+        victim = pixel_space(model, bundle.mean, bundle.std)
+    reference = None
+    if cfg.reference_checkpoint is not None:
+        reference, ref_run = load_checkpoint(
+            cfg.reference_checkpoint, trust_model_code=cfg.trust_model_code
+        )
+        if ref_run.data.effective_normalize != data.effective_normalize:
+            raise ValueError(
+                f"reference_checkpoint={cfg.reference_checkpoint!r}: its model takes "
+                f"{'normalised' if ref_run.data.effective_normalize else 'raw'} inputs, the "
+                "attacked one does not: both must take the same inputs"
+            )
+        if bundle.mean is not None:
+            reference = pixel_space(reference, bundle.mean, bundle.std)
+        reference = reference.to(device)
+
+    report = evaluate_robustness(
+        victim.to(device),
+        x.to(device),
+        y.to(device),
         cfg.epsilons,
         norm=cfg.norm,
-        device=torch.device(cfg.device),
-        **kwargs,
+        attacks=cfg.attacks,
+        reference_model=reference,
+        steps=cfg.steps,
+        restarts=cfg.restarts,
+        square_queries=cfg.square_queries,
+        erase_eps=cfg.erase_eps,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        progress=cfg.progress,
     )
+    attacks = list(dict.fromkeys(r["attack"] for r in report.rows))
+    headline = _headline(report, attacks)
     out = Path(cfg.out) if cfg.out else Path(cfg.checkpoint).resolve().parent.parent / "attacks"
-    csv_path = write_csv(rows, out / f"{cfg.attack}-{cfg.norm}.csv")
-    label = f"{run.loss.kind} ({Path(cfg.checkpoint).resolve().parent.parent.name})"
+    _write(report, headline, cfg, data.name, out)
+    return report, headline, out
+
+
+def _write(report: RobustnessReport, headline: str, cfg: AttackConfig, name: str, out: Path):
+    """robustness.md / .csv / .json / .png in ``out``."""
+    write_atomic(out / "robustness.md", f"{headline}\n\n{report.to_markdown()}")
+    worst = [{"attack": "worst case", **w} for w in report.worst]
+    write_csv(report.rows + worst, out / "robustness.csv")
+    record = {
+        **dataclasses.asdict(report),
+        "masking_suspected": report.masking_suspected,
+        "checkpoint": str(cfg.checkpoint),
+        "reference_checkpoint": cfg.reference_checkpoint,
+        "dataset": name,
+        "settings": {
+            k: getattr(cfg, k)
+            for k in ("steps", "restarts", "square_queries", "erase_eps", "seed", "batch_size")
+        },
+    }
+    write_atomic(out / "robustness.json", json.dumps(record, indent=2) + "\n")
+    by_attack: dict[str, list[dict]] = {}
+    for row in report.rows:
+        by_attack.setdefault(row["attack"], []).append(row)
     plot_accuracy_vs_eps(
-        {label: rows},
-        csv_path.with_suffix(".png"),
-        title=f"{cfg.attack}, l-{cfg.norm}, {data.name}",
+        {**by_attack, "worst case": report.worst},
+        out / "robustness.png",
+        title=f"{name}, l-{report.norm}, {Path(cfg.checkpoint).resolve().parent.parent.name}",
     )
-    return rows, csv_path

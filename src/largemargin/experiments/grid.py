@@ -3,8 +3,10 @@
 A grid crosses one varied setting (label-noise fraction, training-set size, ...) with the losses
 compared and the seeds. Each cell is one ``largemargin train`` run with its own folder (config,
 metrics, logs, final checkpoint). The summary is a markdown table of test accuracy, mean ± sample
-standard deviation over seeds, one row per setting and one column per loss; a CSV with one line
-per run; and a plot of accuracy against the setting with ± sd error bars.
+standard deviation over seeds, one row per setting and one column per loss, with a dagger on
+cells where a seed's training collapsed (``largemargin.training.collapse``); a table of each
+loss's training-step cost relative to cross-entropy; a CSV with one line per run; and a plot of
+accuracy against the setting with ± sd error bars.
 """
 
 from __future__ import annotations
@@ -48,9 +50,6 @@ LOSSES: dict[str, LossConfig] = {
     # norm_scale "dim" (at the input, l-inf: 784 x pixels, so gamma 100 is about 0.13 pixels).
     "margin l-inf, second-order": LossConfig(kind="large_margin", norm="inf", second_order=True),
     "margin l-inf, logit": LossConfig(kind="large_margin", norm="inf", score="logit"),
-    "margin l-inf, logit, gamma 100": LossConfig(
-        kind="large_margin", norm="inf", score="logit", gamma=100.0
-    ),
     "margin l-inf, logit, second-order": LossConfig(
         kind="large_margin", norm="inf", score="logit", second_order=True
     ),
@@ -60,7 +59,23 @@ LOSSES: dict[str, LossConfig] = {
     "margin l-inf, logit, second-order, gamma 10": LossConfig(
         kind="large_margin", norm="inf", score="logit", second_order=True, gamma=10.0
     ),
+    # Noise-robust variants. "all competitors": the recipe summed over all 9 competitors instead
+    # of the closest one, which keeps learning worth more than a constant output up to 90% label
+    # noise (the closest competitor alone: up to 50%; see largemargin.training.collapse).
+    # "+ cross-entropy": the recipe divided by gamma (a term of about 1) plus cross-entropy.
+    "margin l2, all competitors": LossConfig(
+        kind="large_margin", norm=2, top_k=9, aggregation="sum"
+    ),
+    "margin l-inf, all competitors": LossConfig(
+        kind="large_margin", norm="inf", top_k=9, aggregation="sum"
+    ),
+    "margin l-inf + cross-entropy": LossConfig(
+        kind="large_margin", norm="inf", cross_entropy_weight=1.0, margin_scale=10000.0
+    ),
 }
+BASELINE = "cross-entropy"
+"""The loss that step costs are compared with."""
+COLLAPSE_MARK = "†"
 
 
 @dataclass(frozen=True)
@@ -76,12 +91,17 @@ class Cell:
 
 @dataclass
 class Outcome:
-    """A finished cell: test accuracy in [0, 1], training wall time in seconds, run folder."""
+    """A finished cell: test accuracy in [0, 1], training wall time in seconds, run folder;
+    ``collapsed``: its final training epoch's predictions collapsed (metrics.json
+    ``collapse``); ``step_seconds``: its median training-step time (metrics.json, NaN when
+    no step was timed)."""
 
     cell: Cell
     test_accuracy: float
     train_seconds: float
     folder: Path
+    collapsed: bool = False
+    step_seconds: float = math.nan
 
 
 def mnist_run(
@@ -96,12 +116,15 @@ def mnist_run(
     train_subset: int | float | None = None,
     label_noise: float = 0.0,
     margin_layers: Sequence[str] = MNIST_MARGIN_LAYERS,
+    max_steps: int = -1,
 ) -> RunConfig:
     """The run config of one MNIST cell: the paper's MNIST network, the loss ``LOSSES[loss]``
     (margin on ``margin_layers``), Adam with a one-cycle schedule (configs/mnist-15min.yaml's
-    optimiser), no validation pass, a checkpoint at the end only. ``train_subset`` and
-    ``label_noise`` are ``DataConfig``'s protocols, seeded by ``seed``; ``data_dir`` holds
-    MNIST's four .gz files (None: the default data root, downloading when absent)."""
+    optimiser) over the run's length, no validation pass, no test margins, a checkpoint at the
+    end only. The run stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no
+    step limit), whichever comes first. ``train_subset`` and ``label_noise`` are
+    ``DataConfig``'s protocols, seeded by ``seed``; ``data_dir`` holds MNIST's four .gz files
+    (None: the default data root, downloading when absent)."""
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r}: expected one of {list(LOSSES)}")
     return RunConfig(
@@ -117,10 +140,12 @@ def mnist_run(
         optim=OptimConfig(),
         trainer=TrainerConfig(
             epochs=epochs,
+            max_steps=max_steps,
             batch_size=batch_size,
             check_val_every_n_epoch=epochs + 1,
             checkpoint_every_n_epochs=epochs,
             log_margin_every_n_steps=0,
+            eval_margins=False,
             progress_bar=False,
         ),
         seed=seed,
@@ -149,7 +174,7 @@ def mnist_cells(
 ) -> list[Cell]:
     """One ``mnist_run`` per setting, loss and seed, in that order. Each run is named
     ``<prefix(setting)>-<loss>-seed<seed>``; ``options(setting)`` gives the setting's other
-    ``mnist_run`` arguments (epochs, train_subset, label_noise)."""
+    ``mnist_run`` arguments (epochs, max_steps, train_subset, label_noise)."""
     return [
         Cell(
             setting,
@@ -182,12 +207,22 @@ def run_grid(
         start = time.perf_counter()
         run = train(cell.config)
         accuracy = float(run.metrics["test"]["acc"])
-        outcomes.append(Outcome(cell, accuracy, run.metrics["train_seconds"], run.folder))
+        collapsed = run.metrics.get("collapse") is not None
+        outcomes.append(
+            Outcome(
+                cell,
+                accuracy,
+                run.metrics["train_seconds"],
+                run.folder,
+                collapsed=collapsed,
+                step_seconds=run.metrics["step_seconds"],
+            )
+        )
         if on_trained is not None:
             on_trained(cell, run.module.model.eval())
         print(
-            f"[{i}/{len(cells)}] {cell.config.name}: test accuracy {accuracy:.2%} "
-            f"({time.perf_counter() - start:.0f} s)",
+            f"[{i}/{len(cells)}] {cell.config.name}: test accuracy {accuracy:.2%}"
+            f"{' (collapsed)' if collapsed else ''} ({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
     return outcomes
@@ -220,8 +255,10 @@ def accuracy_table(
     outcomes: Sequence[Outcome], setting_name: str, show: Callable[[float], str] = str
 ) -> str:
     """Markdown table of test accuracy (%), mean ± sd over seeds: a row per setting (named by
-    ``show``), a column per loss; the best mean of each row in bold."""
+    ``show``), a column per loss; the best mean of each row in bold; a ``†`` after a cell where
+    any seed's training collapsed, explained by a footnote line under the table."""
     grid = _by_setting_and_loss(outcomes)
+    collapsed = {(o.cell.setting, o.cell.loss) for o in outcomes if o.collapsed}
     losses = list(dict.fromkeys(o.cell.loss for o in outcomes))
     lines = [
         f"| {setting_name} | " + " | ".join(losses) + " |",
@@ -236,20 +273,53 @@ def accuracy_table(
                 cells.append("")
                 continue
             text = format_spread(values, 100)
-            cells.append(f"**{text}**" if mean_sd(values)[0] == best else text)
+            text = f"**{text}**" if mean_sd(values)[0] == best else text
+            cells.append(f"{text} {COLLAPSE_MARK}" if (setting, loss) in collapsed else text)
         lines.append(f"| {show(setting)} | " + " | ".join(cells) + " |")
+    if collapsed:
+        lines += [
+            "",
+            f"{COLLAPSE_MARK} the training predictions of at least one seed collapsed to chance "
+            "(a constant or uniform output) by the final epoch: run folder metrics.json "
+            "`collapse`.",
+        ]
+    return "\n".join(lines)
+
+
+def cost_table(outcomes: Sequence[Outcome]) -> str:
+    """Markdown table of each loss's training-step cost: the median over its runs of their
+    median step time (ms), and that as a multiple of ``BASELINE``'s in the same grid ("-" when
+    the grid has no ``BASELINE`` run). Runs with no timed step are left out."""
+    times: dict[str, list[float]] = {}
+    for o in outcomes:
+        times.setdefault(o.cell.loss, [])
+        if not math.isnan(o.step_seconds):
+            times[o.cell.loss].append(o.step_seconds)
+    medians = {loss: float(np.median(t)) if t else math.nan for loss, t in times.items()}
+    base = medians.get(BASELINE, math.nan)
+    lines = [
+        f"| loss | median training step (ms) | vs {BASELINE} |",
+        "| --- | --- | --- |",
+    ]
+    for loss, seconds in medians.items():
+        ratio = "-" if math.isnan(base) or math.isnan(seconds) else f"{seconds / base:.2f}x"
+        step = "-" if math.isnan(seconds) else f"{seconds * 1e3:.1f}"
+        lines.append(f"| {loss} | {step} | {ratio} |")
     return "\n".join(lines)
 
 
 def write_outcomes_csv(outcomes: Sequence[Outcome], setting_name: str, path: Path) -> Path:
-    """One line per run: setting, loss, seed, test accuracy, training seconds, run folder."""
+    """One line per run: setting, loss, seed, test accuracy, whether training collapsed,
+    training seconds, median step seconds, run folder."""
     rows = [
         {
             setting_name: o.cell.setting,
             "loss": o.cell.loss,
             "seed": o.cell.seed,
             "test_accuracy": round(o.test_accuracy, 6),
+            "collapsed": o.collapsed,
             "train_seconds": round(o.train_seconds, 1),
+            "step_seconds": round(o.step_seconds, 5),
             "run_folder": str(o.folder),
         }
         for o in outcomes

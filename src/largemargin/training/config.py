@@ -117,7 +117,10 @@ class TrainerConfig:
     bound the run; ``precision``: "32-true", "bf16-mixed", "16-mixed", ...; ``accelerator``,
     ``devices``, ``num_nodes`` and ``strategy`` as in Lightning (torchrun and SLURM launches
     are detected by Lightning). ``log_margin_every_n_steps`` logs the mean first-order margin
-    per layer for losses that do not compute it anyway (0: never). ``checkpoint_every_n_epochs``:
+    per layer for losses that do not compute it anyway (0: never). ``eval_margins``: log the
+    logit margin of every margin layer in validation and test (one gradient row per competitor
+    class and batch, up to 9: it can cost more than the test pass itself; grids of short runs
+    switch it off). ``checkpoint_every_n_epochs``:
     write ``last.ckpt`` (and the newest epoch's checkpoint) every N epochs; pick a divisor of
     ``epochs`` so that the final epoch is saved (1, the default, saves every epoch).
     """
@@ -135,6 +138,7 @@ class TrainerConfig:
     precision: str = "32-true"
     log_every_n_steps: int = 20
     log_margin_every_n_steps: int = 50
+    eval_margins: bool = True
     check_val_every_n_epoch: int = 1
     checkpoint_every_n_epochs: int = 1
     progress_bar: bool = True

@@ -7,9 +7,17 @@ import random
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 import largemargin as lm
+from largemargin.training.collapse import (
+    Collapse,
+    CollapseWarning,
+    PredictionTally,
+    find_collapse,
+    remedy,
+)
 from largemargin.training.config import LossConfig, OptimConfig
 from largemargin.training.objective import Objective
 from largemargin.training.optim import build_optimizer, build_schedule
@@ -22,6 +30,13 @@ class MarginClassifier(L.LightningModule):
     the training score's units (with probability scores and a norm scale, not geometric);
     ``val/logit_margin/<layer>`` and ``test/logit_margin/<layer>``, the mean logit margin
     (closest competitor, no norm scale): in that layer's units and the run's lp norm.
+
+    Watches for collapse (``largemargin.training.collapse``): at each training epoch's end it
+    logs ``train/largest_class_share`` and ``train/mean_max_prob`` from the predictions of the
+    training steps, keeps their ``PredictionTally`` summed over processes (per-class counts,
+    correct count, sum of the top softmax probability) in ``epoch_predictions`` and the epoch's
+    ``Collapse`` or None in ``collapse``, and issues a ``CollapseWarning`` when an epoch
+    collapses after one that did not.
 
     Backpropagates to the parameters only, so naming the "input" layer costs no input gradient.
     Checkpoints carry the RNG states, so a resumed run continues exactly.
@@ -36,6 +51,7 @@ class MarginClassifier(L.LightningModule):
         *,
         total_steps: int,
         log_margin_every_n_steps: int = 50,
+        eval_margins: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
@@ -45,7 +61,11 @@ class MarginClassifier(L.LightningModule):
         self.objective = Objective(loss, self.margin_layers, optim.weight_decay)
         self.total_steps = total_steps
         self.log_margin_every_n_steps = log_margin_every_n_steps
+        self.eval_margins = eval_margins
         self.run_config: dict | None = None  # saved into checkpoints, to rebuild the model
+        self.collapse: Collapse | None = None  # the last finished epoch's, saved in checkpoints
+        self.epoch_predictions: list[float] | None = None  # the last epoch's tally, all processes
+        self._tally = PredictionTally()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -62,11 +82,34 @@ class MarginClassifier(L.LightningModule):
             self.log(f"train/{name}", value.detach(), **log)
         acc = (terms.logits.detach().argmax(1) == y).float().mean()
         self.log("train/acc", acc, prog_bar=True, **log)
+        self._tally.update(terms.logits, y)
         for name, value in terms.margins.items():
             self.log(
                 f"train/margin/{name}", value, on_step=True, on_epoch=False, batch_size=batch_size
             )
         return terms.total
+
+    def on_train_epoch_end(self) -> None:
+        stats = self._tally.take()
+        if stats is None:
+            return
+        stats = self.trainer.strategy.reduce(stats, reduce_op="sum").tolist()  # one host sync
+        self.epoch_predictions = stats
+        counts, correct, top = stats[:-2], stats[-2], stats[-1]
+        examples = sum(counts)
+        self.log("train/largest_class_share", max(counts) / examples, sync_dist=False)
+        self.log("train/mean_max_prob", top / examples, sync_dist=False)
+        before = self.collapse
+        self.collapse = find_collapse(
+            counts,
+            correct,
+            top,
+            epoch=self.current_epoch + 1,
+            first_epoch=None if before is None else before.first_epoch,
+            remedy=remedy(self.loss_cfg, len(counts)),
+        )
+        if self.collapse is not None and before is None:
+            rank_zero_warn(self.collapse.message, category=CollapseWarning)
 
     def backward(self, loss: torch.Tensor, *args, **kwargs) -> None:
         params = [p for p in self.parameters() if p.requires_grad]
@@ -74,9 +117,13 @@ class MarginClassifier(L.LightningModule):
 
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
-        with torch.enable_grad():  # the first-order margin needs gradients, even in eval
-            logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
-            margins = self.objective.mean_logit_margins(logits, y, layers)
+        margins: dict[str, torch.Tensor] = {}
+        if self.eval_margins:
+            with torch.enable_grad():  # the first-order margin needs gradients, even in eval
+                logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
+                margins = self.objective.mean_logit_margins(logits, y, layers)
+        else:
+            logits = self.model(x)
         logits = logits.detach()
         n = len(y)
         self.log(
@@ -108,6 +155,7 @@ class MarginClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["largemargin_config"] = self.run_config
+        checkpoint["collapse"] = None if self.collapse is None else self.collapse.as_dict()
         name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global RNG)
         checkpoint["rng_states"] = {  # plain types, so weights-only loading accepts them
             "torch": torch.get_rng_state(),
@@ -116,6 +164,8 @@ class MarginClassifier(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        collapse = checkpoint.get("collapse")
+        self.collapse = None if collapse is None else Collapse(**collapse)
         states = checkpoint.get("rng_states")
         if states is not None:
             torch.set_rng_state(states["torch"])

@@ -4,7 +4,9 @@ checkpoints and logs.
 Run folder layout::
 
     <run_dir>/<name>/config.yaml        the resolved config, plus the data record
-    <run_dir>/<name>/metrics.json       final metrics (test accuracy and margins, timing)
+    <run_dir>/<name>/metrics.json       final metrics (test accuracy and margins, timing, and
+                                        ``collapse``: the final epoch's ``Collapse`` record
+                                        when its predictions collapsed, else null)
     <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
                                         per launch: a resumed run adds the next)
     <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
@@ -134,6 +136,7 @@ def train(cfg: RunConfig) -> RunResult:
         list(layers),
         total_steps=total_steps,
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
+        eval_margins=tr.eval_margins,
     )
     module.run_config = record
     data = BundleDataModule(
@@ -187,6 +190,7 @@ def train(cfg: RunConfig) -> RunResult:
         "steps": trainer.global_step,
         "train_seconds": train_seconds,
         **timer.summary(),
+        "collapse": None if module.collapse is None else module.collapse.as_dict(),
     }
     if trainer.is_global_zero:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
