@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 from dataclasses import replace
 
 import pytest
 
 from largemargin.experiments import adversarial
+
+#: AutoAttack is the optional extra largemargin[robust] (installed with [dev]).
+HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
 
 
 def test_cells_train_the_baseline_first_and_every_variant(tmp_path):
@@ -50,7 +54,8 @@ def test_adversarial_end_to_end(tmp_path, mnist_dir):
         steps=3,
         square_queries=30,
         attack_examples=40,
-        autoattack_examples=0,
+        autoattack_examples=8 if HAS_AUTOATTACK else 0,
+        autoattack_models=["cross-entropy"],
         margin_examples=12,
         models=["cross-entropy", "logit, first-order"],
     )
@@ -73,6 +78,10 @@ def test_adversarial_end_to_end(tmp_path, mnist_dir):
             # the worst case is per example over the set: never above any single attack
             assert at["worst case"] <= min(v for k, v in at.items() if k != "worst case")
             assert at["worst case"] <= clean[0]
+    autoattack = [(r["model"], r["eps"], r["n"]) for r in rows if r["attack"] == "autoattack"]
+    expected = [("cross-entropy", "0.1", "8"), ("cross-entropy", "0.3", "8")]
+    assert autoattack == (expected if HAS_AUTOATTACK else [])
+    assert "not run" in report  # the other model's AutoAttack cells
     transfer = {r["model"] for r in rows if r["attack"].startswith("transfer")}
     assert transfer == {"logit, first-order"}  # from the cross-entropy model, not to itself
     checks = list(csv.DictReader((tmp_path / "checks.csv").open()))

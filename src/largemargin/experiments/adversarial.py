@@ -19,6 +19,7 @@ l2 and l-inf, on the first ``margin_examples`` test images.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     ),
     "logit, second-order, input only": ("margin l-inf, logit, second-order", ["input"]),
 }
+#: standard AutoAttack is the optional extra largemargin[robust]; without it the grid says so.
+_HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
 #: the suite's attacks; a transfer attack from the baseline of the same seed is added.
 SUITE = ("fgsm", "pgd-ce", "pgd-margin", "square")
 MARGIN_NORMS = {"l2": 2, "l-inf": "inf"}
@@ -189,7 +192,7 @@ class _Measurements:
             self.baselines[cell.seed] = model
         if cell.seed != g.seeds[0]:
             return
-        if cell.loss in g.autoattack_models and g.autoattack_examples > 0:
+        if cell.loss in g.autoattack_models and g.autoattack_examples > 0 and _HAS_AUTOATTACK:
             n = g.autoattack_examples
             for row in accuracy_under_attack(
                 model, (self.x[:n], self.y[:n]), "autoattack", g.epsilons, norm="inf"
@@ -382,8 +385,13 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
         f"on the logit margin ({grid.steps} steps, {grid.restarts} random start(s)); Square "
         f"({grid.square_queries} queries, gradient-free); transfer of both PGDs from the "
         f'cross-entropy model of the same seed. "Worst case": an example counts as robust only '
-        f"if no attack of the set flips it. AutoAttack: standard version, first "
-        f"{grid.autoattack_examples} test images, seed {grid.seeds[0]}.",
+        f"if no attack of the set flips it. "
+        + (
+            f"AutoAttack: standard version, first {grid.autoattack_examples} test images, seed "
+            f"{grid.seeds[0]}."
+            if _HAS_AUTOATTACK
+            else "AutoAttack: not run (pip install largemargin[robust])."
+        ),
         "### Headline\n\n" + _headline_table(measure, rows),
     ]
     for eps in grid.epsilons:
