@@ -1,24 +1,32 @@
-# `make test`, `make demo`, `make bench` create .venv on first use.
+# `make demo` installs the package alone; `make test`, `make bench` and `make lint` add the dev
+# tools. Each creates .venv on first use.
 PY := .venv/bin/python
-STAMP := .venv/.installed
+RUN_STAMP := .venv/.installed-run
+DEV_STAMP := .venv/.installed-dev
 
 .PHONY: test demo bench lint
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv .venv
+.venv/bin/python:
+	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
-	touch $(STAMP)
 
-test: $(STAMP)
+$(RUN_STAMP): pyproject.toml | .venv/bin/python
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | .venv/bin/python
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(DEV_STAMP) $(RUN_STAMP)
+
+test: $(DEV_STAMP)
 	$(PY) -m pytest -q
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	.venv/bin/largemargin demo
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) benchmarks/bench_step.py
 	$(PY) benchmarks/bench_training_loop.py
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	.venv/bin/ruff check .

@@ -1,0 +1,7 @@
+"""``python -m largemargin``: the same command as ``largemargin``."""
+
+import sys
+
+from largemargin.cli.main import main
+
+sys.exit(main())
