@@ -117,6 +117,7 @@ QUICK = AdversarialGrid(
     train_size=3000,
     epochs=8,
     batch_size=64,
+    attack_examples=150,
     autoattack_models=[
         "cross-entropy",
         "reference (softmax, first-order)",
