@@ -18,9 +18,9 @@ says nothing about the distance to the boundary. Pass candidates from an attack 
 gradient (e.g. Square) to bound such examples anyway, and report the share not found beside
 any statistic of the found ones (which leaves out the examples the search could not handle).
 
-Our own DeepFool rather than torchattacks 3.5.1 (installed here): its ``DeepFool`` is l2 only,
-loops over examples and classes one backward at a time, and clamps to [0, 1] like its ``FAB``;
-this one is batched, covers l-inf and l2 with any input range, and adds no dependency.
+Our own DeepFool rather than a library's: the common PyTorch ones are l2 only, loop over
+examples and classes one backward at a time, or clamp to [0, 1]; this one is batched, covers
+l-inf, l2 and any p > 1 with any input range, and adds no dependency.
 """
 
 from __future__ import annotations
