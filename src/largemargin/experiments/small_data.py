@@ -56,9 +56,14 @@ FULL = SmallDataGrid(
 QUICK = SmallDataGrid(
     sizes=[100, 500],
     seeds=[0, 1, 2],
-    steps=2000,
+    steps=1000,
     batch_size=64,
-    losses=["cross-entropy", "margin l-inf", "margin l-inf, all competitors"],
+    losses=[
+        "cross-entropy",
+        "margin l-inf",
+        "margin l-inf, all competitors",
+        "margin l-inf, logit, second-order",
+    ],
 )
 
 
