@@ -50,7 +50,12 @@ def _evaluate_parser() -> ArgumentParser:
         "--data_dir", type=str | None, default=None, help="where that dataset's files are"
     )
     parser.add_argument("--batch_size", type=int, default=1000)
-    parser.add_argument("--device", type=str, default="cpu")
+    parser.add_argument(
+        "--device",
+        type=str | None,
+        default=None,
+        help="torch device to evaluate on (default: cuda when available, else cpu)",
+    )
     parser.add_argument(
         "--trust_model_code",
         type=bool,

@@ -30,6 +30,7 @@ from largemargin.attacks import (
 from largemargin.attacks.robustness import DEFAULT_ATTACKS
 from largemargin.data import DataConfig, build_datasets
 from largemargin.files import write_atomic
+from largemargin.torch_utils import pick_device
 from largemargin.training.evaluate import load_checkpoint
 
 
@@ -94,7 +95,7 @@ def attack_checkpoint(cfg: AttackConfig) -> tuple[RobustnessReport, str, Path]:
         or cfg.max_examples < 1
     ):
         raise ValueError(f"max_examples={cfg.max_examples!r}: expected None or an int >= 1")
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(cfg.device)
     model, run = load_checkpoint(cfg.checkpoint, trust_model_code=cfg.trust_model_code)
     data = cfg.data if cfg.data is not None else replace(run.data, download=False)
     bundle = build_datasets(data)

@@ -89,8 +89,11 @@ class LossConfig:
 class OptimConfig:
     """Optimiser and learning-rate schedule.
 
-    ``weight_decay`` is L2 regularisation added to the loss as 0.5 * weight_decay * ||w||^2 over
-    every trainable parameter (the reference code's convention), logged as its own term.
+    ``weight_decay``: with "sgd", "rmsprop" and "adam", L2 regularisation added to the loss as
+    0.5 * weight_decay * ||w||^2 over every trainable parameter (the reference code's
+    convention), logged as its own term; with "adamw", AdamW's decoupled decay (the optimiser
+    shrinks every trainable parameter by lr * weight_decay * w each step) and no L2 term in
+    the loss.
     ``schedule``: "constant"; "staircase" (lr * decay_rate ** floor(step / decay_steps), the
     reference); "cosine" (to 0 over the run); "onecycle" (warm-up then cosine; ``lr`` is the peak).
     ``grad_clip_norm``: clip the global gradient norm (None: off). ``eps`` is the optimiser's
@@ -107,6 +110,11 @@ class OptimConfig:
     decay_rate: float = 0.96
     decay_steps: int = 2000
     grad_clip_norm: float | None = 5.0
+
+    def loss_weight_decay(self) -> float:
+        """The coefficient of the L2 term added to the loss: ``weight_decay``, or 0 for "adamw"
+        (whose decay the optimiser applies)."""
+        return 0.0 if self.name == "adamw" else self.weight_decay
 
 
 @dataclass

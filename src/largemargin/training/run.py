@@ -17,7 +17,6 @@ Run folder layout::
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -126,15 +125,11 @@ def train(cfg: RunConfig) -> RunResult:
         write_atomic(folder / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     tr = cfg.trainer
-    world = _world_size(tr)
-    steps_per_epoch = math.ceil(len(bundle.train) / (tr.batch_size * world))
-    total_steps = tr.max_steps if tr.max_steps > 0 else tr.epochs * steps_per_epoch
     module = MarginClassifier(
         model,
         cfg.loss,
         cfg.optim,
         list(layers),
-        total_steps=total_steps,
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
         eval_margins=tr.eval_margins,
     )
@@ -195,9 +190,3 @@ def train(cfg: RunConfig) -> RunResult:
     if trainer.is_global_zero:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return RunResult(folder=folder, metrics=metrics, module=module)
-
-
-def _world_size(tr) -> int:
-    devices = tr.devices
-    per_node = devices if isinstance(devices, int) and devices > 0 else 1
-    return per_node * tr.num_nodes
