@@ -15,6 +15,7 @@ seeds pooled) under ``run_dir``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +73,31 @@ def _run_config(cfg: DemoConfig, kind: str, seed: int, folder: Path) -> RunConfi
     )
 
 
+def _check(cfg: DemoConfig) -> None:
+    """Raise ValueError naming the first bad setting, before anything is trained or written."""
+
+    def is_int(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    size = cfg.train_size
+    if not (is_int(size) and 10 <= size <= 5000 and size % 10 == 0):
+        raise ValueError(f"train_size={size!r}: expected a multiple of 10 in [10, 5000]")
+    for name in ("epochs", "batch_size"):
+        value = getattr(cfg, name)
+        if not (is_int(value) and value >= 1):
+            raise ValueError(f"{name}={value!r}: expected an int >= 1")
+    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"lr={cfg.lr!r}: expected a finite number > 0")
+    if not cfg.seeds:
+        raise ValueError("seeds must hold at least one seed, got []")
+    if not all(is_int(s) and s >= 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(f"seeds={cfg.seeds!r}: expected distinct ints >= 0")
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     """Train both models for every seed, print the comparison table, write the results; return
     them: per loss, the per-seed test accuracies, median margins and training times."""
-    if not cfg.seeds:
-        raise ValueError("seeds must hold at least one seed, got []")
+    _check(cfg)
     folder = Path(cfg.run_dir) / time.strftime("%Y%m%d-%H%M%S")
     test = build_datasets(DataConfig(name="mnist-subset")).test
     results: dict[str, dict] = {}

@@ -222,6 +222,20 @@ def validate(cfg: RunConfig) -> None:
         raise _fail("seed", cfg.seed, "an int >= 0")
 
 
+def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:
+    """Raise ValueError naming the first setting that does not fit the data's ``num_classes``
+    or the ``num_layers`` margin layers; run once both are known, before anything is written."""
+    loss = cfg.loss
+    if loss.top_k > num_classes - 1:
+        expected = f"an int in [1, {num_classes - 1}]: the data has {num_classes} classes"
+        raise _fail("loss.top_k", loss.top_k, expected)
+    for name in ("gamma", "norm_scale"):
+        value = getattr(loss, name)
+        if isinstance(value, (list, tuple)) and len(value) != num_layers:
+            expected = f"one value, or one per margin layer ({num_layers} layers)"
+            raise _fail(f"loss.{name}", value, expected)
+
+
 _SECTIONS = {
     "data": DataConfig,
     "model": ModelConfig,

@@ -79,6 +79,8 @@ def evaluate(
     ``device``: None is "cuda" when available, else "cpu". ``trust_model_code``: see
     ``load_checkpoint``.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
     device = pick_device(device)
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
     data = data if data is not None else replace(cfg.data, download=False)

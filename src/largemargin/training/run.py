@@ -33,9 +33,10 @@ from largemargin.data import build_datasets
 from largemargin.files import write_atomic
 from largemargin.models import build_model, default_margin_layers
 from largemargin.training.checkpoint import read_checkpoint
-from largemargin.training.config import RunConfig, to_dict, validate
+from largemargin.training.config import RunConfig, to_dict, validate, validate_for
 from largemargin.training.loaders import BundleDataModule
 from largemargin.training.module import MarginClassifier
+from largemargin.training.quiet import lightning_noise_filtered
 from largemargin.training.timing import StepTimer
 
 _NAME_VAR = "LARGEMARGIN_RUN_NAME"
@@ -94,7 +95,9 @@ def _resume_path(cfg: RunConfig, folder: Path) -> str | None:
 
 def prepare(cfg: RunConfig):
     """Check the config, load the data and build the model: every error a run can meet before
-    training starts. Returns (bundle, model, margin layers)."""
+    training starts (settings against the data's classes and the model's layers included), so
+    that a bad setting fails before the run folder exists. Returns (bundle, model, margin
+    layers)."""
     validate(cfg)
     bundle = build_datasets(cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # seeds the model's initialisation
@@ -107,11 +110,18 @@ def prepare(cfg: RunConfig):
     layers = check_layer_names(
         model, cfg.model.margin_layers or default_margin_layers(cfg.model.name)
     )
+    validate_for(cfg, bundle.num_classes, len(layers))
     return bundle, model, layers
 
 
 def train(cfg: RunConfig) -> RunResult:
-    """Train, test and record one run; returns its folder and final metrics."""
+    """Train, test and record one run; returns its folder and final metrics. Lightning's
+    messages that say nothing to the user are filtered meanwhile (``training.quiet``)."""
+    with lightning_noise_filtered():
+        return _train(cfg)
+
+
+def _train(cfg: RunConfig) -> RunResult:
     bundle, model, layers = prepare(cfg)
     folder = _run_folder(cfg)
     ckpt_path = _resume_path(cfg, folder)
