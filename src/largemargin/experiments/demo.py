@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from largemargin.analysis import first_order_margins, plot_margin_cdfs
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import format_spread
+from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_atomic
 from largemargin.training.config import (
     LossConfig,
@@ -102,6 +103,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     test = build_datasets(DataConfig(name="mnist-subset")).test
     results: dict[str, dict] = {}
     margins: dict[str, list[torch.Tensor]] = {}
+    progress = RunProgress(2 * len(cfg.seeds))
     for kind in ("cross_entropy", "large_margin"):
         record: dict[str, list] = {
             "test_accuracy": [],
@@ -111,6 +113,7 @@ def run_demo(cfg: DemoConfig) -> dict:
         }
         for seed in cfg.seeds:
             run = train(_run_config(cfg, kind, seed, folder))
+            print(f"{progress.finished()} | {run.folder.name} trained", flush=True)
             m = first_order_margins(
                 run.module.model,
                 DataLoader(test, batch_size=1000),

@@ -51,7 +51,8 @@ class MarginsConfig:
     (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
     ``max_examples``: the first N test images; ``data``: another dataset (None: the first
     run's); ``out``: output folder (None: ``<first run folder>/margins``); ``device``: None is
-    "cuda" when available, else "cpu"; ``trust_model_code``:
+    "cuda" when available, else "cpu"; ``progress``: a progress bar over each model's
+    true-margin search; ``trust_model_code``:
     rebuild models given by import path, which imports and runs that code (only for checkpoints
     whose model code you trust)."""
 
@@ -65,6 +66,7 @@ class MarginsConfig:
     data: DataConfig | None = None
     out: str | None = None
     device: str | None = None
+    progress: bool = True
     trust_model_code: bool = False
 
 
@@ -140,7 +142,7 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
         if cfg.true_margin:
             low, high = bundle.input_range
             first, true, stats = input_margin_agreement(
-                model, x, y, norm=cfg.norm, clip_min=low, clip_max=high
+                model, x, y, norm=cfg.norm, clip_min=low, clip_max=high, progress=cfg.progress
             )
             measures["true input"] = true
             agreement.append({"model": label, **stats})
