@@ -9,6 +9,7 @@ loss (GUIDE.md) on the packaged MNIST subset, with the optimiser of configs/mnis
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,8 +22,26 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
 
 
+TRACKERS = {"mlflow": "pip install 'largemargin[track]'", "wandb": "pip install wandb"}
+"""The experiment trackers (``training.tracking``) and how to install each one's package."""
+
+
 def _fail(argument: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{argument}={value!r}: expected {expected}")
+
+
+def check_tracker(tracker: str | None) -> None:
+    """Raise ValueError naming ``trainer.tracker`` when it is neither None nor one of
+    ``TRACKERS``, or when its package is not installed."""
+    if tracker is None:
+        return
+    if tracker not in TRACKERS:
+        raise _fail("trainer.tracker", tracker, f"None or one of {list(TRACKERS)}")
+    if importlib.util.find_spec(tracker) is None:
+        raise ValueError(
+            f"trainer.tracker={tracker!r}: the {tracker} package is not installed "
+            f"({TRACKERS[tracker]})"
+        )
 
 
 @dataclass
@@ -131,6 +150,8 @@ class TrainerConfig:
     switch it off). ``checkpoint_every_n_epochs``:
     write ``last.ckpt`` (and the newest epoch's checkpoint) every N epochs; pick a divisor of
     ``epochs`` so that the final epoch is saved (1, the default, saves every epoch).
+    ``tracker``: also log to an experiment tracker, offline, under the run folder: "mlflow"
+    (``pip install 'largemargin[track]'``) or "wandb" (``pip install wandb``); None: off.
     """
 
     epochs: int = 10
@@ -151,6 +172,7 @@ class TrainerConfig:
     checkpoint_every_n_epochs: int = 1
     progress_bar: bool = True
     deterministic: bool = False
+    tracker: Literal["mlflow", "wandb"] | None = None
 
 
 @dataclass
@@ -218,6 +240,7 @@ def validate(cfg: RunConfig) -> None:
         raise _fail("trainer.num_workers", tr.num_workers, "an int >= 0")
     if tr.log_margin_every_n_steps < 0:
         raise _fail("trainer.log_margin_every_n_steps", tr.log_margin_every_n_steps, "an int >= 0")
+    check_tracker(tr.tracker)
     if cfg.seed < 0:
         raise _fail("seed", cfg.seed, "an int >= 0")
 

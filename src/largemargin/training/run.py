@@ -8,8 +8,11 @@ Run folder layout::
                                         ``collapse``: the final epoch's ``Collapse`` record
                                         when its predictions collapsed, else null)
     <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
-                                        per launch: a resumed run adds the next)
+                                        per launch: a resumed run adds the next), the
+                                        learning rate of every step (``lr-<optimiser>``)
+                                        included
     <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
+    <run_dir>/<name>/mlruns/ or wandb/  with ``trainer.tracker`` (``training.tracking``)
     <run_dir>/<name>/checkpoints/last.ckpt   (and epoch=N-step=M.ckpt: both rewritten every
                                         trainer.checkpoint_every_n_epochs epochs)
 """
@@ -24,8 +27,7 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from largemargin.core import check_layer_names
@@ -38,6 +40,7 @@ from largemargin.training.loaders import BundleDataModule
 from largemargin.training.module import MarginClassifier
 from largemargin.training.quiet import lightning_noise_filtered
 from largemargin.training.timing import StepTimer
+from largemargin.training.tracking import run_loggers
 
 _NAME_VAR = "LARGEMARGIN_RUN_NAME"
 
@@ -152,6 +155,9 @@ def _train(cfg: RunConfig) -> RunResult:
         seed=cfg.seed,
     )
     timer = StepTimer()
+    loggers = run_loggers(folder, folder.name, tr.tracker)
+    if tr.tracker is not None:
+        loggers[-1].log_hyperparams(record)
     trainer = L.Trainer(
         default_root_dir=folder,
         max_epochs=tr.epochs,
@@ -171,10 +177,7 @@ def _train(cfg: RunConfig) -> RunResult:
         deterministic=tr.deterministic,
         inference_mode=False,  # validation measures margins, which needs gradients
         num_sanity_val_steps=0,
-        logger=[
-            CSVLogger(folder, name="logs"),
-            TensorBoardLogger(folder, name="tensorboard"),
-        ],
+        logger=loggers,
         callbacks=[
             ModelCheckpoint(
                 dirpath=folder / "checkpoints",
@@ -183,6 +186,7 @@ def _train(cfg: RunConfig) -> RunResult:
                 every_n_epochs=tr.checkpoint_every_n_epochs,
             ),  # the newest epoch, and last.ckpt
             timer,
+            LearningRateMonitor(logging_interval="step"),
         ],
     )
     start = time.perf_counter()
