@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import warnings
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from largemargin import __version__
-from largemargin.cli.main import main
+from largemargin.cli.main import build_parser, main
 from largemargin.data import build_datasets
 from largemargin.training.evaluate import load_checkpoint
 from tests.payloads import write_evil_checkpoint
@@ -37,6 +38,22 @@ def test_train_help_lists_every_setting_with_its_default(capsys):
         "--resume",
     ):
         assert fragment in out
+
+
+def test_every_flag_of_every_subcommand_has_its_own_help_text(capsys):
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {"train", "evaluate", "attack", "margins", "demo", "reproduce"}
+    for name, sub in commands.choices.items():
+        flags = [a for a in sub._actions if a.option_strings and a.dest != "help"]
+        flags = [a for a in flags if not a.option_strings[0].endswith(".help")]
+        assert flags
+        assert all(len((a.help or "").strip()) > 5 for a in flags), name
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "an L2 term added to the loss for sgd, rmsprop and adam" in out
+    assert "decoupled decay applied by the optimiser for adamw" in out
 
 
 def test_unknown_flag_is_rejected_before_training(capsys):
@@ -258,3 +275,25 @@ def test_a_model_import_path_in_a_checkpoint_needs_trust_model_code(
     assert main([command, *flags, argument, "--trust_model_code", "true"]) == 2
     err = capsys.readouterr().err  # past the trust check: the empty state_dict does not fit
     assert "cannot rebuild model 'largemargin.models.mnist_reference:MnistReference'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["evaluate", "a.ckpt", "--data.name", "mnist", "--data.data_dir", "d"], ("mnist", "d")),
+        (["evaluate", "a.ckpt", "--data_name", "mnist", "--data_dir", "d"], ("mnist", "d")),
+        (["reproduce", "toy", "--data.data_dir", "d"], (None, "d")),
+        (["reproduce", "toy", "--data_dir", "d"], (None, "d")),  # the deprecated spelling
+    ],
+)
+def test_data_settings_are_spelled_as_for_train(argv, expected):
+    parser = build_parser()
+    data = parser.instantiate(parser.parse_args(argv))[argv[0]].data
+    assert (getattr(data, "name", None), data.data_dir) == expected
+
+
+def test_reproduce_reports_its_command_in_the_train_spelling():
+    from largemargin.experiments.reproduce import ReproduceConfig, command
+
+    cfg = ReproduceConfig(name="small-data", quick=True, data_dir="../mnist")
+    assert command(cfg) == "largemargin reproduce small-data --quick --data.data_dir ../mnist"

@@ -42,10 +42,17 @@ LAYERS = ["input", "block1", "block2"]
 
 @dataclass
 class DemoConfig:
-    """``run_dir``: where the demo's folders go (a new timestamped folder inside it);
-    ``train_size``: class-balanced training images (a multiple of 10, at most 5000);
-    ``epochs``, ``batch_size``, ``lr`` (Adam, one-cycle schedule); ``seeds``: one pair of runs
-    per seed (initialisation, subset and batch order), so the table shows the spread."""
+    """The demo's settings; one pair of runs per seed, so the table shows the spread.
+
+    Attributes:
+        run_dir: where the demo's folders go (a new timestamped folder inside it).
+        train_size: class-balanced training images (a multiple of 10, at most 5000).
+        epochs: training epochs of every run.
+        batch_size: training batch size.
+        lr: the peak learning rate (Adam, one-cycle schedule).
+        seeds: one pair of runs (cross-entropy, large margin) per seed: initialisation,
+            subset and batch order.
+    """
 
     run_dir: str = "runs/demo"
     train_size: int = 1000

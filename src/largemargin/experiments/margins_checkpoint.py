@@ -44,17 +44,25 @@ from largemargin.training.evaluate import load_checkpoint
 
 @dataclass
 class MarginsConfig:
-    """``checkpoints``: one or more ``largemargin train`` checkpoints, compared on the same
-    examples; ``labels``: a name per checkpoint (None: each run folder's name); ``layers``: the
-    layers measured (None: the first run's margin layers), ``"input"`` for the input; ``norm``:
-    p of the lp margin (any p >= 1, or "inf"); ``true_margin``: also find the true input margin
-    (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
-    ``max_examples``: the first N test images; ``data``: another dataset (None: the first
-    run's); ``out``: output folder (None: ``<first run folder>/margins``); ``device``: None is
-    "cuda" when available, else "cpu"; ``progress``: a progress bar over each model's
-    true-margin search; ``trust_model_code``:
-    rebuild models given by import path, which imports and runs that code (only for checkpoints
-    whose model code you trust)."""
+    """What `largemargin margins` measures and where it writes.
+
+    Attributes:
+        checkpoints: one or more `largemargin train` checkpoints, compared on the same examples.
+        labels: a name per checkpoint (None: each run folder's name).
+        layers: the layers measured (None: the first run's margin layers); "input" for the
+            input.
+        norm: p of the lp margin (any p >= 1, or "inf").
+        true_margin: also find the true input margin (DeepFool and bisection, p > 1; slow:
+            about a second per example on a CPU for MNIST).
+        max_examples: the first N test images.
+        batch_size: images per gradient batch.
+        data: another dataset, as for `largemargin train` (None: the first run's).
+        out: output folder (None: <first run folder>/margins).
+        device: torch device (None: "cuda" when available, else "cpu").
+        progress: a progress bar over each model's true-margin search.
+        trust_model_code: rebuild models given by import path, which imports and runs that
+            code (only for checkpoints whose model code you trust).
+    """
 
     checkpoints: list[str]
     labels: list[str] | None = None

@@ -73,7 +73,7 @@ def command(cfg: ReproduceConfig) -> str:
     if cfg.quick:
         parts.append("--quick")
     if cfg.data_dir is not None:
-        parts.append(f"--data_dir {cfg.data_dir}")
+        parts.append(f"--data.data_dir {cfg.data_dir}")
     if cfg.seeds is not None:
         parts.append(f"--seeds '{cfg.seeds}'")
     if cfg.out != ReproduceConfig.out:

@@ -49,8 +49,9 @@ class ModelConfig:
     """The network: which model, and the layers the margin is put on.
 
     Attributes:
-        name: a built-in model, a torchvision model (``largemargin.models.list_models()``) or
-            an import path ``package.module:factory``. An import path imports that module and
+        name: a built-in model, a torchvision model (``largemargin.models.list_models()``),
+            a timm model ``timm:<model>`` (``pip install 'largemargin[timm]'``) or an import
+            path ``package.module:factory``. An import path imports that module and
             calls the factory, which runs its code: give only import paths you trust (a
             checkpoint of such a run is rebuilt only with ``trust_model_code``).
         margin_layers: module names (plus "input") to put the margin on, None for the model's
@@ -65,14 +66,28 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The training objective.
+    """The training objective: the large margin loss of Elsayed et al. (its options are those of
+    ``largemargin.large_margin_loss``), cross-entropy, or the multi-class hinge.
 
-    ``kind``: "large_margin" (Elsayed et al.; every option of ``largemargin.large_margin_loss``
-    below), "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer, margin
-    ``hinge_margin`` in logit units). ``cross_entropy_weight`` adds that multiple of the
-    cross-entropy to the large margin loss (the reference recipe uses 0). ``margin_scale``
-    divides the large margin loss before it is added (1 keeps the paper's scale: with
-    gamma = 10000 the loss is about gamma and its gradient is that of -d).
+    Attributes:
+        kind: "large_margin", "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer).
+        gamma: the margin's target distance, one value or one per margin layer, in each
+            layer's units (measured in the lp norm, divided by norm_scale).
+        alpha: > 0; examples further than alpha * gamma on the wrong side of the margin are
+            ignored.
+        top_k: competitor classes per example, in [1, classes - 1].
+        norm: p of the lp norm the margin is measured in (>= 1, or "inf").
+        epsilon: added to the gradient's dual norm before dividing.
+        second_order: backpropagate through the gradient norm (double backpropagation).
+        aggregation: "min" keeps the closest of the top_k competitors, "sum" sums them.
+        norm_scale: divisor of the dual norm per layer: "dim" (the layer's element count),
+            one value per layer, or None.
+        score: "prob" (softmax probabilities, as the reference code) or "logit".
+        cross_entropy_weight: adds that multiple of the cross-entropy to the large margin loss
+            (the reference recipe uses 0).
+        margin_scale: divides the large margin loss before it is added (1 keeps the paper's
+            scale: with gamma = 10000 the loss is about gamma and its gradient is that of -d).
+        hinge_margin: the hinge's margin for kind "hinge", in logit units.
     """
 
     kind: Literal["cross_entropy", "hinge", "large_margin"] = "large_margin"
@@ -106,18 +121,27 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimiser and learning-rate schedule.
+    """Optimiser and learning-rate schedule. The defaults are those of configs/mnist-15min.yaml
+    (Adam, one-cycle); the paper's RMSProp recipe is configs/mnist-reference.yaml.
 
-    ``weight_decay``: with "sgd", "rmsprop" and "adam", L2 regularisation added to the loss as
-    0.5 * weight_decay * ||w||^2 over every trainable parameter (the reference code's
-    convention), logged as its own term; with "adamw", AdamW's decoupled decay (the optimiser
-    shrinks every trainable parameter by lr * weight_decay * w each step) and no L2 term in
-    the loss.
-    ``schedule``: "constant"; "staircase" (lr * decay_rate ** floor(step / decay_steps), the
-    reference); "cosine" (to 0 over the run); "onecycle" (warm-up then cosine; ``lr`` is the peak).
-    ``grad_clip_norm``: clip the global gradient norm (None: off). ``eps`` is the optimiser's
-    epsilon. The defaults are those of configs/mnist-15min.yaml (Adam, one-cycle); the paper's
-    RMSProp recipe is configs/mnist-reference.yaml.
+    Attributes:
+        name: "sgd", "rmsprop", "adam" or "adamw". Weight decay is an L2 term added to the
+            loss for sgd, rmsprop and adam, and decoupled decay applied by the optimiser for
+            adamw (no loss term).
+        lr: the learning rate (the peak for "onecycle").
+        momentum: for sgd and rmsprop.
+        eps: the optimiser's epsilon (rmsprop, adam, adamw).
+        weight_decay: with sgd, rmsprop and adam: L2 regularisation added to the loss as
+            0.5 * weight_decay * ||w||^2 over every trainable parameter (the reference code's
+            convention), logged as its own term; with adamw: AdamW's decoupled decay (each
+            step shrinks every trainable parameter by lr * weight_decay * w), no loss term.
+        schedule: per step: "constant"; "staircase" (lr * decay_rate ** floor(step /
+            decay_steps), the reference); "cosine" (to 0 on the run's last step); "onecycle"
+            (warm-up then cosine annealing, ending on the last step). The run's length is
+            Lightning's count of optimiser steps per process.
+        decay_rate: the staircase's factor.
+        decay_steps: the staircase's period, in steps.
+        grad_clip_norm: clip the global gradient norm to this (None: off).
     """
 
     name: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"
@@ -140,18 +164,34 @@ class OptimConfig:
 class TrainerConfig:
     """Lightning trainer settings.
 
-    ``epochs`` / ``max_steps`` (-1: no limit) / ``max_time`` ("DD:HH:MM:SS", None: no limit)
-    bound the run; ``precision``: "32-true", "bf16-mixed", "16-mixed", ...; ``accelerator``,
-    ``devices``, ``num_nodes`` and ``strategy`` as in Lightning (torchrun and SLURM launches
-    are detected by Lightning). ``log_margin_every_n_steps`` logs the mean first-order margin
-    per layer for losses that do not compute it anyway (0: never). ``eval_margins``: log the
-    logit margin of every margin layer in validation and test (one gradient row per competitor
-    class and batch, up to 9: it can cost more than the test pass itself; grids of short runs
-    switch it off). ``checkpoint_every_n_epochs``:
-    write ``last.ckpt`` (and the newest epoch's checkpoint) every N epochs; pick a divisor of
-    ``epochs`` so that the final epoch is saved (1, the default, saves every epoch).
-    ``tracker``: also log to an experiment tracker, offline, under the run folder: "mlflow"
-    (``pip install 'largemargin[track]'``) or "wandb" (``pip install wandb``); None: off.
+    Attributes:
+        epochs: training epochs.
+        max_steps: stop after this many optimiser steps (-1: no limit).
+        max_time: stop after this time, "DD:HH:MM:SS" (None: no limit).
+        batch_size: training batch size per process.
+        eval_batch_size: validation and test batch size.
+        num_workers: data loader worker processes.
+        accelerator: as in Lightning ("auto", "cpu", "gpu", ...).
+        devices: as in Lightning ("auto", a count, or a list such as "0,1"); torchrun and SLURM
+            launches are detected by Lightning.
+        num_nodes: as in Lightning.
+        strategy: as in Lightning ("auto", "ddp", ...).
+        precision: "32-true", "bf16-mixed", "16-mixed", ...
+        log_every_n_steps: how often per-step metrics are logged.
+        log_margin_every_n_steps: log the mean first-order margin per layer for losses that do
+            not compute it anyway (0: never).
+        eval_margins: log the logit margin of every margin layer in validation and test (one
+            gradient row per competitor class and batch, up to 9: it can cost more than the
+            test pass itself; grids of short runs switch it off).
+        check_val_every_n_epoch: validate every N epochs.
+        checkpoint_every_n_epochs: write last.ckpt (and the newest epoch's checkpoint) every N
+            epochs; pick a divisor of epochs so that the final epoch is saved (1 saves every
+            epoch).
+        progress_bar: show Lightning's progress bar.
+        deterministic: use deterministic algorithms only (slower).
+        tracker: also log to an experiment tracker, offline, under the run folder: "mlflow"
+            (``pip install 'largemargin[track]'``) or "wandb" (``pip install wandb``); None:
+            off.
     """
 
     epochs: int = 10
@@ -177,8 +217,19 @@ class TrainerConfig:
 
 @dataclass
 class RunConfig:
-    """One training run. ``run_dir``/``name`` is its folder (``name`` None: a timestamp and the
-    loss kind); ``resume``: a checkpoint path, or "last" for this run folder's last checkpoint."""
+    """One training run: data, model, loss, optimiser and trainer sections, and where it goes.
+
+    Attributes:
+        data: the dataset and the paper's protocols.
+        model: the network and its margin layers.
+        loss: the training objective.
+        optim: the optimiser and learning-rate schedule.
+        trainer: Lightning trainer settings.
+        seed: seeds the model's initialisation and the batch order.
+        run_dir: the folder that holds run folders.
+        name: the run folder's name, run_dir/name (None: a timestamp and the loss kind).
+        resume: a checkpoint path, or "last" for this run folder's last checkpoint.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
