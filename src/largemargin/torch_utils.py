@@ -1,4 +1,4 @@
-"""Small torch helpers shared by the attacks and the margin analysis."""
+"""Small torch helpers shared by the attacks, the margin analysis and the commands."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def batches(
 def per_example(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reshape per-example ``values`` of shape (N,) to (N, 1, ..., 1) to broadcast on ``like``."""
     return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def pick_device(device: str | None) -> torch.device:
+    """``device``, or for None "cuda" when a CUDA device is available, else "cpu". A device
+    that is not a valid torch device string, or "cuda" on a machine without one, is a ValueError
+    naming ``device``."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        expected = "expected a torch device such as 'cpu' or 'cuda'"
+        raise ValueError(f"device={device!r}: {expected}") from error
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: no CUDA device is available here; use 'cpu'")
+    return chosen

@@ -198,3 +198,21 @@ def test_mode_restored_on_exception():
     with pytest.raises(RuntimeError, match="boom"):
         true_margins(model, torch.rand(2, 2), torch.tensor([0, 1]))
     assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_progress_bar_counts_every_search_step_and_changes_nothing(capsys, extra):
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(3, 8, generator=g, dtype=torch.float64)
+    model = linear_model(weight, torch.zeros(3, dtype=torch.float64))
+    x = 0.5 + 0.1 * torch.randn(6, 8, generator=g, dtype=torch.float64)
+    y = model(x).argmax(dim=1).detach()
+    adversarial = [torch.rand(6, 8, generator=g, dtype=torch.float64)] * extra
+    kw = dict(norm=2, steps=7, bisection_steps=5, adversarial=adversarial)
+    quiet = true_margins(model, x, y, **kw)
+    assert capsys.readouterr().err == ""
+    shown = true_margins(model, x, y, progress=True, **kw)
+    torch.testing.assert_close(shown, quiet, equal_nan=True)
+    total = 7 + 5 * (1 + extra)  # DeepFool's steps (exits early here: linear), then bisections
+    err = capsys.readouterr().err
+    assert "true margin (6 examples)" in err and f"{total}/{total}" in err

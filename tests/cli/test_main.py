@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import warnings
 
 import pytest
 import torch
 
 from largemargin import __version__
-from largemargin.cli.main import main
+from largemargin.cli.main import build_parser, main
 from largemargin.data import build_datasets
 from largemargin.training.evaluate import load_checkpoint
 from tests.payloads import write_evil_checkpoint
@@ -37,6 +40,22 @@ def test_train_help_lists_every_setting_with_its_default(capsys):
         assert fragment in out
 
 
+def test_every_flag_of_every_subcommand_has_its_own_help_text(capsys):
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {"train", "evaluate", "attack", "margins", "demo", "reproduce"}
+    for name, sub in commands.choices.items():
+        flags = [a for a in sub._actions if a.option_strings and a.dest != "help"]
+        flags = [a for a in flags if not a.option_strings[0].endswith(".help")]
+        assert flags
+        assert all(len((a.help or "").strip()) > 5 for a in flags), name
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "an L2 term added to the loss for sgd, rmsprop and adam" in out
+    assert "decoupled decay applied by the optimiser for adamw" in out
+
+
 def test_unknown_flag_is_rejected_before_training(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "--loss.gama", "3"])
@@ -44,45 +63,76 @@ def test_unknown_flag_is_rejected_before_training(capsys):
     assert "--loss.gama" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("flags", "fragment"),
-    [
-        (["--data.label_noise", "2"], "label_noise=2.0: expected a fraction in [0, 1]"),
-        (["--model.margin_layers", "[input, block9]"], "unknown layer name(s) ['block9']"),
-        (["--loss.alpha", "0"], "alpha must be a finite number > 0"),
-    ],
-)
-def test_invalid_settings_give_one_clear_message(tmp_path, capsys, flags, fragment):
-    code = main(["train", "--run_dir", str(tmp_path), *flags])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("largemargin train: error:") and fragment in err
+BAD_INPUT = [
+    # (command line, the start of the message: the setting and its value)
+    (["train", "--data.label_noise", "2"], "label_noise=2.0: expected a fraction in [0, 1]"),
+    (["train", "--model.margin_layers", "[input, block9]"], "unknown layer name(s) ['block9']"),
+    (["train", "--loss.alpha", "0"], "alpha must be a finite number > 0"),
+    (["train", "--loss.top_k", "10"], "loss.top_k=10: expected an int in [1, 9]"),
+    (["train", "--loss.gamma", "[1.0, 2.0]"], "loss.gamma=[1.0, 2.0]: expected one value, or"),
+    (["train", "--loss.norm_scale", "[1.0]"], "loss.norm_scale=[1.0]: expected one value"),
+    (["train", "--trainer.epochs", "0"], "trainer.epochs=0: expected an int >= 1"),
+    (["evaluate", "nope.ckpt"], "checkpoint='nope.ckpt': no such file"),
+    (["evaluate", "nope.ckpt", "--device", "gpu0"], "device='gpu0': expected a torch device"),
+    (["evaluate", "nope.ckpt", "--batch_size", "0"], "batch_size=0: expected an int >= 1"),
+    (["attack", "--checkpoint", "nope.ckpt"], "checkpoint='nope.ckpt': no such file"),
+    (["attack", "--checkpoint", "n.ckpt", "--max_examples", "0"], "max_examples=0: expected"),
+    (["attack", "--checkpoint", "n.ckpt", "--device", "gpu0"], "device='gpu0': expected"),
+    (["margins", "--checkpoints", "[]"], "checkpoints=[]: expected at least one checkpoint"),
+    (["margins", "--checkpoints", "[n.ckpt]", "--max_examples", "0"], "max_examples=0: expected"),
+    (["margins", "--checkpoints", "[nope.ckpt]"], "checkpoint='nope.ckpt': no such file"),
+    (["reproduce", "nosuch"], "name='nosuch': expected one of"),
+    (["reproduce", "toy", "--seeds", "[-1]"], "seeds=[-1]: expected None or a non-empty list"),
+    (["demo", "--train_size", "7"], "train_size=7: expected a multiple of 10 in [10, 5000]"),
+    (["demo", "--epochs", "0"], "epochs=0: expected an int >= 1"),
+    (["demo", "--lr", "-1"], "lr=-1.0: expected a finite number > 0"),
+    (["demo", "--seeds", "[0, 0]"], "seeds=[0, 0]: expected distinct ints >= 0"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_gets_one_line_naming_the_setting_and_writes_nothing(
+    tmp_path, monkeypatch, capfd, argv, fragment
+):
+    monkeypatch.chdir(tmp_path)  # every default output folder (runs/...) would land here
+    assert main(argv) == 2
+    out, err = capfd.readouterr()
+    assert err.startswith(f"largemargin {argv[0]}: error: ") and fragment in err
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
     assert list(tmp_path.iterdir()) == []
 
 
-def test_yaml_config_then_flags(tmp_path, capsys):
+def test_yaml_config_then_flags(tmp_path, capsys, caplog):
     config = tmp_path / "run.yaml"
     config.write_text(
         "data: {train_subset: 50, val_split: 50}\n"
         "optim: {name: sgd, lr: 0.01}\n"
         "trainer: {epochs: 1, batch_size: 25, progress_bar: false}\n"
     )
-    code = main(
-        [
-            "train",
-            "--config",
-            str(config),
-            "--trainer.batch_size",
-            "50",
-            "--run_dir",
-            str(tmp_path),
-            "--name",
-            "cli",
-        ]
-    )
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(
+            [
+                "train",
+                "--config",
+                str(config),
+                "--trainer.batch_size",
+                "50",
+                "--run_dir",
+                str(tmp_path),
+                "--name",
+                "cli",
+            ]
+        )
     assert code == 0
     out = capsys.readouterr().out
     assert "run folder:" in out
+    # Lightning's advertising tip, its step-count note and a deprecation warning its own code
+    # triggers in PyTorch are kept out of the terminal; its other messages are not
+    assert "litlogger" not in caplog.text and "Loading `train_dataloader`" not in caplog.text
+    assert "GPU available:" in caplog.text
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]
     metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
     assert metrics["steps"] == 1  # 50 images, batch 50 from the flag over the file's 25
     ckpt = tmp_path / "cli" / "checkpoints" / "last.ckpt"
@@ -225,3 +275,25 @@ def test_a_model_import_path_in_a_checkpoint_needs_trust_model_code(
     assert main([command, *flags, argument, "--trust_model_code", "true"]) == 2
     err = capsys.readouterr().err  # past the trust check: the empty state_dict does not fit
     assert "cannot rebuild model 'largemargin.models.mnist_reference:MnistReference'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["evaluate", "a.ckpt", "--data.name", "mnist", "--data.data_dir", "d"], ("mnist", "d")),
+        (["evaluate", "a.ckpt", "--data_name", "mnist", "--data_dir", "d"], ("mnist", "d")),
+        (["reproduce", "toy", "--data.data_dir", "d"], (None, "d")),
+        (["reproduce", "toy", "--data_dir", "d"], (None, "d")),  # the deprecated spelling
+    ],
+)
+def test_data_settings_are_spelled_as_for_train(argv, expected):
+    parser = build_parser()
+    data = parser.instantiate(parser.parse_args(argv))[argv[0]].data
+    assert (getattr(data, "name", None), data.data_dir) == expected
+
+
+def test_reproduce_reports_its_command_in_the_train_spelling():
+    from largemargin.experiments.reproduce import ReproduceConfig, command
+
+    cfg = ReproduceConfig(name="small-data", quick=True, data_dir="../mnist")
+    assert command(cfg) == "largemargin reproduce small-data --quick --data.data_dir ../mnist"

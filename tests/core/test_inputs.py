@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import largemargin as lm
+from largemargin.core.inputs import check_inputs
 
 
 @pytest.fixture
@@ -107,3 +108,79 @@ def test_margin_distances_checks_its_inputs_too(case):
 def test_accepts_inf_in_every_spelling(case):
     values = [_call(case, norm=n).item() for n in (float("inf"), "inf", "INF", 1e400)]
     assert len(set(values)) == 1
+
+
+SYNCS = ("__bool__", "item", "tolist", "__float__", "__int__")
+"""The Tensor methods that read a value back to the host: on a GPU each one waits for the device."""
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Counts calls of ``SYNCS`` on tensors while the test runs."""
+    calls: list[str] = []
+    for name in SYNCS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_loss_step_reads_nothing_back_when_value_checks_are_off(case, host_reads, second_order):
+    logits, target, layers = case
+    loss = lm.large_margin_loss(
+        logits, target, layers, top_k=2, second_order=second_order, check_values=False
+    )
+    loss.backward(retain_graph=True)
+    assert host_reads == []  # forward and backward: no value read, hence no sync on a GPU
+    lm.large_margin_loss(logits, target, layers, top_k=2)  # default on CPU: values checked
+    assert host_reads.count("__bool__") == 2  # labels in range, logits finite
+
+
+def test_value_checks_are_skipped_by_default_off_the_cpu(host_reads):
+    # a "meta" tensor holds no data, like a GPU tensor from the host's side: reading its values
+    # raises, so passing shows that the default (check_values=None) did not read them
+    logits = torch.empty(3, 5, device="meta")
+    layers = [torch.empty(3, 4, device="meta", requires_grad=True)]
+    bad_labels = torch.empty(3, dtype=torch.int64, device="meta")
+    assert check_inputs(logits, bad_labels, layers, top_k=1) == layers
+    assert host_reads == []
+    with pytest.raises(ValueError, match="top_k must be in"):  # structure still checked
+        check_inputs(logits, bad_labels, layers, top_k=5)
+    with pytest.raises(RuntimeError, match="meta"):  # asked for, values are read anywhere
+        check_inputs(logits, bad_labels, layers, top_k=1, check_values=True)
+
+
+@pytest.mark.parametrize(("check_values", "raises"), [(None, True), (True, True), (False, False)])
+def test_value_checks_on_the_cpu_follow_check_values(case, check_values, raises):
+    logits, _, layers = case
+    bad = torch.tensor([0, 1, 9])
+    if raises:
+        with pytest.raises(ValueError, match=r"target labels must be in \[0, 5\), found 9"):
+            lm.margin_distances(logits, bad, layers, check_values=check_values)
+    else:  # nothing reads the labels' values: the caller vouched for them
+        check_inputs(logits, bad, layers, top_k=1, check_values=False)
+
+
+def test_check_values_must_be_none_or_a_bool(case):
+    logits, target, layers = case
+    with pytest.raises(TypeError, match="check_values must be None, True or False"):
+        lm.large_margin_loss(logits, target, layers, check_values="yes")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_loss_step_forces_no_sync():
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 5)).cuda()
+    x = torch.randn(8, 4, device="cuda")
+    y = torch.randint(0, 5, (8,), device="cuda")
+    logits, layers = lm.forward_with_layers(model, x, ["input", "1"])
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        lm.large_margin_loss(logits, y, layers, top_k=2, gamma=[1.0, 2.0]).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

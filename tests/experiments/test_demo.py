@@ -15,6 +15,8 @@ def test_demo_trains_both_models_per_seed_and_writes_its_results(tmp_path, capsy
     assert set(results) == {"cross_entropy", "large_margin"}
     out = capsys.readouterr().out
     assert "| cross entropy |" in out and "| large margin |" in out and "margins.png" in out
+    assert "[1/4] elapsed " in out and "left | cross_entropy-seed0 trained" in out
+    assert ", done | large_margin-seed1 trained" in out
     assert "mean ± sd over 2 seed(s)" in out and " ± " in out.split("| cross entropy |")[1]
     (folder,) = tmp_path.iterdir()
     assert json.loads((folder / "results.json").read_text()) == results

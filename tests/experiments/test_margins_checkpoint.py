@@ -128,6 +128,8 @@ def test_cli_prints_the_summary_table(checkpoints, tmp_path, capsys):
         ({"max_examples": 0}, "max_examples=0"),
         ({"norm": 1, "true_margin": True}, "needs p > 1"),
         ({"norm": 0.5}, "norm must be"),
+        ({"layers": ["input", "block9"]}, r"layers=\['input', 'block9'\] for cross_entropy: .*"),
+        ({"device": "gpu0"}, "device='gpu0': expected a torch device"),
     ],
 )
 def test_bad_settings_are_named(checkpoints, tmp_path, changes, fragment):

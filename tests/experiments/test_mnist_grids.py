@@ -76,13 +76,13 @@ def test_reproduce_small_data_end_to_end(tmp_path, monkeypatch, mnist_dir, capsy
         losses=["hinge", "margin l2"],
     )
     monkeypatch.setattr(small_data, "QUICK", tiny)
-    argv = ["reproduce", "small-data", "--quick", "--data_dir", str(mnist_dir)]
+    argv = ["reproduce", "small-data", "--quick", "--data.data_dir", str(mnist_dir)]
     assert main([*argv, "--out", str(tmp_path), "--seeds", "[4, 5]"]) == 0
     out = capsys.readouterr().out
     (folder,) = (tmp_path / "small-data-quick").iterdir()
     report = (folder / "results.md").read_text()
     assert report.strip() in out
-    assert "Command: `largemargin reproduce small-data --quick --data_dir" in report
+    assert "Command: `largemargin reproduce small-data --quick --data.data_dir" in report
     assert "| training images | hinge | margin l2 |" in report
     assert "| 50 (0.08%) |" in report and "| 100 (0.17%) |" in report and " ± " in report
     rows = list(csv.DictReader((folder / "results.csv").open()))

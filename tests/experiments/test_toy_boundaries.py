@@ -13,7 +13,10 @@ def test_reproduce_toy_writes_figures_table_and_seeds(tmp_path, capsys):
     assert main(["reproduce", "toy", "--seeds", "[3, 4]", "--out", str(tmp_path)]) == 0
     (folder,) = (tmp_path / "toy").iterdir()
     report = (folder / "results.md").read_text()
-    assert report.strip() in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert report.strip() in out
+    assert "[1/2] elapsed " in out and "left | seed 3: figure drawn" in out
+    assert ", done | seed 4: figure drawn" in out
     assert "| cross entropy |" in report and "| large margin |" in report and " ± " in report
     rows = list(csv.DictReader((folder / "results.csv").open()))
     assert {(r["model"], r["seed"]) for r in rows} == {

@@ -14,7 +14,7 @@ from tests.training.test_objective import saturated_linear
 def test_evaluation_logs_the_closed_form_logit_margin_under_saturated_softmax(stage, monkeypatch):
     model, weight, bias, x, y = saturated_linear(seed=1)
     loss = LossConfig(norm="inf", score="prob", norm_scale="dim", epsilon=1e-6)  # as the recipe
-    module = MarginClassifier(model, loss, OptimConfig(), ["input"], total_steps=1).eval()
+    module = MarginClassifier(model, loss, OptimConfig(), ["input"]).eval()
     logged: dict[str, float] = {}
     monkeypatch.setattr(module, "log", lambda name, value, **kw: logged.update({name: value}))
     module._evaluate((x, y), stage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
     }
     assert all(abs(metrics["test"][f"logit_margin/{n}"]) < 1e3 for n in ("input", "block1"))
     assert metrics["steps"] == 4 and 0.0 <= metrics["data_wait_share"] < 1.0
-    header = (folder / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    rows = list(csv.DictReader((folder / "logs" / "version_0" / "metrics.csv").open()))
+    header = list(rows[0])
+    # the learning-rate monitor: the lr of each of the 4 steps, one-cycle ending at its final value
+    lrs = [float(r["lr-SGD"]) for r in rows if r["lr-SGD"]]
+    assert len(lrs) == 4 and lrs[-1] == pytest.approx(0.01 / 25 / 1e4, rel=1e-9)
     for column in (
         "train/margin_step",
         "train/weight_decay_step",

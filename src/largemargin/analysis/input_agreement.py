@@ -28,13 +28,15 @@ def input_margin_agreement(
     clip_min: float = 0.0,
     clip_max: float = 1.0,
     adversarial: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float | int]]:
     """Both input margins of every example, in the lp norm ``norm`` and input units.
 
     The first-order margin uses logit scores against the closest of all competitor classes (the
     linearisation DeepFool follows); the true margin is ``true_margins`` inside
     [clip_min, clip_max], over DeepFool and the caller's ``adversarial`` candidates (see
-    ``true_margins``). ``x`` (N, ...) and ``y`` (N,) are on the model's device.
+    ``true_margins``). ``x`` (N, ...) and ``y`` (N,) are on the model's device. ``progress``:
+    a tqdm bar over the true-margin search.
 
     Returns:
         ``first_order`` (N,) (negative: misclassified), ``true`` (N,) (0: misclassified, NaN:
@@ -49,7 +51,14 @@ def input_margin_agreement(
         model, (x, y), ["input"], norm=norm, score="logit", top_k=classes - 1, device=x.device
     )["input"]
     true = true_margins(
-        model, x, y, norm=norm, clip_min=clip_min, clip_max=clip_max, adversarial=adversarial
+        model,
+        x,
+        y,
+        norm=norm,
+        clip_min=clip_min,
+        clip_max=clip_max,
+        adversarial=adversarial,
+        progress=progress,
     ).cpu()
     stats = {
         **compare_margins(first, true),

@@ -26,7 +26,7 @@ l-inf, l2 and any p > 1 with any input range, and adds no dependency.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -85,6 +85,7 @@ def deepfool(
     steps: int = 50,
     overshoot: float = 0.02,
     candidates: int = 10,
+    on_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """DeepFool adversarial inputs, shape and dtype of ``x``, in [clip_min, clip_max].
 
@@ -97,6 +98,8 @@ def deepfool(
     at 0 or 1 need many more steps, in l-inf especially). Examples the model already
     misclassifies are returned unchanged; examples not flipped after ``steps`` steps are
     returned at their last iterate. The model is used as given (see ``true_margins``).
+    ``on_step``, when given, is called once per step of the ``steps`` (also for those not
+    needed once every example has flipped).
     """
     p = parse_norm(norm)
     if p == 1:
@@ -112,9 +115,12 @@ def deepfool(
     active = logits.argmax(dim=1) == y
     total = torch.zeros_like(x0)
     x_adv = x0.clone()
-    for _ in range(steps):
+    for done in range(steps):
         idx = active.nonzero().squeeze(1)
         if idx.numel() == 0:
+            skipped = steps - done if on_step is not None else 0
+            for _ in range(skipped):
+                on_step()
             break
         xi = x_adv[idx].requires_grad_(True)
         with torch.enable_grad():
@@ -134,12 +140,19 @@ def deepfool(
         x_adv[idx] = (x0[idx] + (1 + overshoot) * (total[idx] + step)).clamp(clip_min, clip_max)
         total[idx] = (x_adv[idx] - x0[idx]) / (1 + overshoot)  # what clipping left of it
         active[idx] = still
+        if on_step is not None:
+            on_step()
     return x_adv
 
 
 @torch.no_grad()
 def shrink_to_boundary(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, steps: int = 30
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    steps: int = 30,
+    on_step: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Bisect the scale s in [0, 1] of each flipping perturbation x_adv - x to the smallest
     scale found that still flips the prediction; returns x + s (x_adv - x), shaped like x.
@@ -147,6 +160,7 @@ def shrink_to_boundary(
     Rows where x_adv does not flip the prediction are returned as x_adv. The segment from x
     to x_adv stays in any box containing both. After ``steps`` halvings s is within
     2**-steps of a flip point (the first one when the segment crosses the boundary once).
+    ``on_step``, when given, is called after each halving.
     """
     delta = x_adv - x
     flipped = _flipped(model, x_adv, y)
@@ -157,6 +171,8 @@ def shrink_to_boundary(
         flips = _flipped(model, x + per_example(mid, x) * delta, y)
         high = torch.where(flips, mid, high)
         low = torch.where(flips, low, mid)
+        if on_step is not None:
+            on_step()
     scale = torch.where(flipped, high, torch.ones_like(high))
     return x + per_example(scale, x) * delta
 
@@ -202,6 +218,7 @@ def true_margins(
     candidates: int = 10,
     bisection_steps: int = 30,
     adversarial: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Per-example size of the smallest flipping perturbation found, shape (N,), float;
     NaN where none was found.
@@ -224,6 +241,8 @@ def true_margins(
             each shaped like x and inside [clip_min, clip_max] (e.g. from a gradient-free
             Square attack or a transfer attack, computed by the caller). Each row that flips
             the prediction is shrunk by the same bisection; rows that do not flip are ignored.
+        progress: show a tqdm bar over the search's iterations (DeepFool's ``steps``, then
+            ``bisection_steps`` per candidate), each over the whole batch.
 
     Returns:
         The lp norm of the smallest flipping perturbation over DeepFool's and every
@@ -240,21 +259,33 @@ def true_margins(
     x = x.detach()
     extra = _candidates(adversarial, x, clip_min, clip_max)
     best = torch.full((len(x),), math.nan, dtype=x.dtype, device=x.device)
-    with eval_mode(model):
-        x_adv = deepfool(
-            model,
-            x,
-            y,
-            norm=p,
-            clip_min=clip_min,
-            clip_max=clip_max,
-            steps=steps,
-            overshoot=overshoot,
-            candidates=candidates,
-        )
-        for found in (x_adv, *extra):
-            shrunk = shrink_to_boundary(model, x, y, found, bisection_steps)
-            size = torch.linalg.vector_norm((shrunk - x).flatten(1), ord=p, dim=1)
-            flips = _flipped(model, shrunk, y) & torch.isfinite(size)
-            best = torch.where(flips & ~(best <= size), size, best)  # NaN best: take size
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = steps + (1 + len(extra)) * bisection_steps
+        bar = tqdm(total=total, desc=f"true margin ({len(x)} examples)", unit="step")
+    on_step = None if bar is None else bar.update
+    try:
+        with eval_mode(model):
+            x_adv = deepfool(
+                model,
+                x,
+                y,
+                norm=p,
+                clip_min=clip_min,
+                clip_max=clip_max,
+                steps=steps,
+                overshoot=overshoot,
+                candidates=candidates,
+                on_step=on_step,
+            )
+            for found in (x_adv, *extra):
+                shrunk = shrink_to_boundary(model, x, y, found, bisection_steps, on_step)
+                size = torch.linalg.vector_norm((shrunk - x).flatten(1), ord=p, dim=1)
+                flips = _flipped(model, shrunk, y) & torch.isfinite(size)
+                best = torch.where(flips & ~(best <= size), size, best)  # NaN best: take size
+    finally:
+        if bar is not None:
+            bar.close()
     return best

@@ -6,7 +6,7 @@ largemargin evaluate runs/<run>/checkpoints/last.ckpt
 largemargin attack --checkpoint runs/<run>/checkpoints/last.ckpt --epsilons '[0.1, 0.2]'
 largemargin margins --checkpoints '[runs/a/checkpoints/last.ckpt, runs/b/checkpoints/last.ckpt]'
 largemargin demo
-largemargin reproduce noisy-labels --quick --data_dir ../shared/data/mnist
+largemargin reproduce noisy-labels --quick --data.data_dir ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -41,16 +41,26 @@ def _evaluate_parser() -> ArgumentParser:
     )
     parser.add_argument("checkpoint", type=str, help="path to a .ckpt file")
     parser.add_argument(
+        "--data.name",
         "--data_name",
         type=str | None,
         default=None,
-        help="dataset to evaluate on (default: the run's own)",
+        help="dataset to evaluate on (default: the run's own; --data_name: deprecated spelling)",
     )
     parser.add_argument(
-        "--data_dir", type=str | None, default=None, help="where that dataset's files are"
+        "--data.data_dir",
+        "--data_dir",
+        type=str | None,
+        default=None,
+        help="where that dataset's files are (--data_dir: deprecated spelling)",
     )
-    parser.add_argument("--batch_size", type=int, default=1000)
-    parser.add_argument("--device", type=str, default="cpu")
+    parser.add_argument("--batch_size", type=int, default=1000, help="images per batch")
+    parser.add_argument(
+        "--device",
+        type=str | None,
+        default=None,
+        help="torch device to evaluate on (default: cuda when available, else cpu)",
+    )
     parser.add_argument(
         "--trust_model_code",
         type=bool,
@@ -118,9 +128,19 @@ def _reproduce_parser() -> ArgumentParser:
         help="the reduced grid (noisy-labels, small-data and adversarial: under an hour in all "
         "on 2 CPU cores; cifar10, imagenet: a smoke test)",
     )
-    parser.add_argument("--out", type=str, default=ReproduceConfig.out)
-    parser.add_argument("--data_dir", type=str | None, default=None)
-    parser.add_argument("--seeds", type=list[int] | None, default=None)
+    parser.add_argument(
+        "--out", type=str, default=ReproduceConfig.out, help="where the experiment's folder goes"
+    )
+    parser.add_argument(
+        "--data.data_dir",
+        "--data_dir",
+        type=str | None,
+        default=None,
+        help="the dataset's files, as for `largemargin train` (--data_dir: deprecated spelling)",
+    )
+    parser.add_argument(
+        "--seeds", type=list[int] | None, default=None, help="replace the grid's seeds"
+    )
     return parser
 
 
@@ -155,13 +175,14 @@ def _run(parser: ArgumentParser, args) -> int:
         from largemargin.training.evaluate import evaluate, load_checkpoint
 
         data = None
-        if sub.data_name is not None or sub.data_dir is not None:
+        name, data_dir = sub.data.name, sub.data.data_dir
+        if name is not None or data_dir is not None:
             _, cfg = load_checkpoint(sub.checkpoint, trust_model_code=sub.trust_model_code)
             data = replace(cfg.data, download=False)
-            if sub.data_name is not None:
-                data = DataConfig(name=sub.data_name, data_dir=sub.data_dir, download=False)
-            elif sub.data_dir is not None:
-                data = replace(data, data_dir=sub.data_dir)
+            if name is not None:
+                data = DataConfig(name=name, data_dir=data_dir, download=False)
+            elif data_dir is not None:
+                data = replace(data, data_dir=data_dir)
         print(
             json.dumps(
                 evaluate(
@@ -204,7 +225,9 @@ def _run(parser: ArgumentParser, args) -> int:
     elif command == "reproduce":
         from largemargin.experiments.reproduce import ReproduceConfig, reproduce
 
-        reproduce(ReproduceConfig(**vars(sub)))
+        settings = vars(sub)
+        settings["data_dir"] = settings.pop("data").data_dir
+        reproduce(ReproduceConfig(**settings))
     else:
         from largemargin.experiments.demo import DemoConfig, run_demo
 

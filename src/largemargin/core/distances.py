@@ -114,14 +114,15 @@ def distances(
     *,
     create_graph: bool,
     exact_per_example: bool = False,
+    check_values: bool | None = None,
 ) -> torch.Tensor:
     """Signed first-order distances, shape (B, L, k), in at least float32.
 
     With ``options.second_order`` False the gradient norms are constants (detached); with
     ``create_graph`` True the result is differentiable through the score gaps (and through the
-    norms when second-order).
+    norms when second-order). ``check_values``: see ``core.inputs`` (None: on CPU only).
     """
-    layer_list = check_inputs(logits, target, layers, options.top_k)
+    layer_list = check_inputs(logits, target, layers, options.top_k, check_values)
     gaps = score_gaps(logits, target, options.top_k, options.score)
     gradient_fn = _per_example_gradients if exact_per_example else _batch_sum_gradients
     cpu = gaps.device.type == "cpu"
@@ -155,6 +156,7 @@ def margin_distances(
     norm_scale: str | Sequence[float] | None = None,
     score: str = "prob",
     exact_per_example: bool = False,
+    check_values: bool | None = None,
 ) -> torch.Tensor:
     """Signed first-order distances to the boundary, shape (B, L, k), without building a graph.
 
@@ -172,6 +174,10 @@ def margin_distances(
         score: ``"prob"`` (softmax probabilities, as the reference code) or ``"logit"``.
         exact_per_example: take each example's gradient alone instead of the batch-sum
             gradient (differs only when examples interact, e.g. train-mode BatchNorm).
+        check_values: check that ``logits`` are finite and labels in [0, C): None (default)
+            for CPU tensors only, where it costs no device sync; True on every device (a
+            device-to-host sync per call on a GPU); False never. Shapes, dtypes and devices
+            are always checked.
 
     Returns:
         Detached float tensor (B, L, k): positive where the example is on the correct side of
@@ -182,5 +188,11 @@ def margin_distances(
         top_k=top_k, norm=norm, epsilon=epsilon, norm_scale=norm_scale, score=score
     )
     return distances(
-        logits, target, layers, options, create_graph=False, exact_per_example=exact_per_example
+        logits,
+        target,
+        layers,
+        options,
+        create_graph=False,
+        exact_per_example=exact_per_example,
+        check_values=check_values,
     )

@@ -1,4 +1,15 @@
-"""Checks on the tensors given to the loss, with errors that name the offending argument."""
+"""Checks on the tensors given to the loss, with errors that name the offending argument.
+
+Two kinds of check, so that the loss never forces a device-to-host synchronisation on an
+accelerator:
+
+- structure (types, shapes, dtypes, devices, ``requires_grad``): always; they read tensor
+  metadata only and cost nothing.
+- values (finite logits, labels in [0, C)): they read the data, which for a tensor on a GPU
+  means waiting for the device (``bool()`` of a CUDA tensor is a sync). ``check_values=None``
+  (the default) runs them where the data is already on the host, i.e. for CPU tensors, and
+  skips them elsewhere; True runs them on every device (for debugging a GPU run), False never.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +19,16 @@ import torch
 
 
 def check_inputs(
-    logits: torch.Tensor, target: torch.Tensor, layers: Sequence[torch.Tensor], top_k: int
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    layers: Sequence[torch.Tensor],
+    top_k: int,
+    check_values: bool | None = None,
 ) -> list[torch.Tensor]:
-    """Validate ``logits`` (B, C), ``target`` (B,) and ``layers``; return the layers as a list."""
+    """Validate ``logits`` (B, C), ``target`` (B,) and ``layers``; return the layers as a list.
+
+    ``check_values``: None checks the values of CPU tensors only (no sync on accelerators), True
+    always, False never (see the module docstring)."""
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if logits.dim() != 2:
@@ -32,7 +50,10 @@ def check_inputs(
         raise ValueError(f"target must have shape (batch,) = ({batch},), got {tuple(target.shape)}")
     if target.device != logits.device:
         raise ValueError(f"target is on {target.device} but logits are on {logits.device}")
-    if bool(((target < 0) | (target >= classes)).any()):
+    if check_values not in (None, True, False):
+        raise TypeError(f"check_values must be None, True or False, got {check_values!r}")
+    values = logits.device.type == "cpu" if check_values is None else check_values
+    if values and bool(((target < 0) | (target >= classes)).any()):
         bad = target[(target < 0) | (target >= classes)][0].item()
         raise ValueError(f"target labels must be in [0, {classes}), found {bad}")
     if isinstance(layers, torch.Tensor) or not isinstance(layers, Sequence):
@@ -52,6 +73,6 @@ def check_inputs(
                 f"layers[{i}] does not require grad: pass an input with requires_grad=True or "
                 "an activation computed with grad enabled"
             )
-    if not bool(torch.isfinite(logits).all()):
+    if values and not bool(torch.isfinite(logits).all()):
         raise ValueError("logits contain NaN or inf")
     return list(layers)

@@ -16,7 +16,8 @@ def hinge(dist: torch.Tensor, options: MarginOptions) -> torch.Tensor:
 
     "min" aggregation keeps the closest competitor, "sum" sums the k terms; layers are averaged.
     """
-    gamma = torch.tensor(options.gammas(dist.shape[1]), dtype=dist.dtype, device=dist.device)
+    # filled on the device from Python floats: a tensor copied from the host would be a sync
+    gamma = torch.stack([dist.new_full((), g) for g in options.gammas(dist.shape[1])])
     gamma = gamma[None, :, None]
     if options.aggregation == "min":
         dist = dist.amin(dim=2, keepdim=True)
@@ -49,6 +50,7 @@ def large_margin_loss(
     score: str = "prob",
     reduction: str = "mean",
     exact_per_example: bool = False,
+    check_values: bool | None = None,
 ) -> torch.Tensor:
     """Large margin loss: push every example ``gamma`` away from the boundary at each layer.
 
@@ -74,6 +76,10 @@ def large_margin_loss(
         reduction: ``"mean"`` (batch mean of the layer mean), ``"sum"`` or ``"none"`` (B,).
         exact_per_example: use each example's own gradient instead of the batch-sum gradient;
             differs only when examples interact (train-mode BatchNorm), at B times the cost.
+        check_values: check that ``logits`` are finite and labels in [0, C): None (default)
+            for CPU tensors only, where it costs no device sync, so a GPU step never waits for
+            the device; True on every device (one sync per call: for debugging); False never.
+            Shapes, dtypes and devices are always checked.
 
     Returns:
         The non-negative hinge max(0, min(gamma - d, alpha * gamma)), summed over the kept
@@ -93,7 +99,7 @@ def large_margin_loss(
         score=score,
         reduction=reduction,
     )
-    return _loss(logits, target, layers, options, exact_per_example)[0]
+    return _loss(logits, target, layers, options, exact_per_example, check_values)[0]
 
 
 def _loss(
@@ -102,10 +108,17 @@ def _loss(
     layers: Sequence[torch.Tensor],
     options: MarginOptions,
     exact_per_example: bool,
+    check_values: bool | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(reduced loss, distances (B, L, k) with graph)."""
     dist = distances(
-        logits, target, layers, options, create_graph=True, exact_per_example=exact_per_example
+        logits,
+        target,
+        layers,
+        options,
+        create_graph=True,
+        exact_per_example=exact_per_example,
+        check_values=check_values,
     )
     return reduce(hinge(dist, options), options.reduction), dist
 
@@ -132,6 +145,7 @@ class LargeMarginLoss(nn.Module):
         score: str = "prob",
         reduction: str = "mean",
         exact_per_example: bool = False,
+        check_values: bool | None = None,
     ) -> None:
         super().__init__()
         self.options = MarginOptions.create(
@@ -147,12 +161,15 @@ class LargeMarginLoss(nn.Module):
             reduction=reduction,
         )
         self.exact_per_example = bool(exact_per_example)
+        self.check_values = check_values
         self.last_distances: torch.Tensor | None = None
 
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, layers: Sequence[torch.Tensor]
     ) -> torch.Tensor:
-        loss, dist = _loss(logits, target, layers, self.options, self.exact_per_example)
+        loss, dist = _loss(
+            logits, target, layers, self.options, self.exact_per_example, self.check_values
+        )
         self.last_distances = dist.detach()
         return loss
 

@@ -51,21 +51,26 @@ def _is_int(value: object) -> bool:
 class DataConfig:
     """Which dataset, where its files are, and the paper's protocols (see ``protocols``).
 
-    - ``data_dir``: the data root for mnist / fashion-mnist / cifar10 (None: ``$LARGEMARGIN_DATA``,
-      else ``~/.cache/largemargin/data``); the ImageFolder directory or .zip for "folder"
-      (required); must be None for "mnist-subset".
-    - ``train_subset``: None (all), a float fraction in (0, 1] or an int count (a multiple of the
-      number of classes) of a class-balanced training subset, taken after the validation split.
-    - ``label_noise``: fraction in [0, 1] of training labels replaced by another class.
-    - ``val_split``: float fraction in [0, 1) or int count held out of the training set.
-    - ``seed``: int >= 0 seeding all three protocols.
-    - ``image_size``: side in pixels; None is the native size (28 MNIST, 32 CIFAR-10) or 224 for
-      "folder"; in-memory datasets accept only their native size.
-    - ``augment``: training augmentation, one of ``transforms.AUGMENTS``; None is the dataset's
-      default ("none" for MNIST-likes, "crop-flip" for cifar10, "random-resized-crop" for folder).
-    - ``normalize``: ImageNet mean/std normalisation, "folder" only; None is True for "folder",
-      False otherwise.
-    - ``download``: let torchvision download mnist / fashion-mnist / cifar10 when absent.
+    Attributes:
+        name: the dataset: "mnist-subset" (bundled, offline), "mnist", "fashion-mnist",
+            "cifar10" or "folder" (an ImageFolder directory or .zip).
+        data_dir: the data root for mnist / fashion-mnist / cifar10 (None: $LARGEMARGIN_DATA,
+            else ~/.cache/largemargin/data); the ImageFolder directory or .zip for "folder"
+            (required); must be None for "mnist-subset".
+        train_subset: None (all), a float fraction in (0, 1] or an int count (a multiple of the
+            number of classes) of a class-balanced training subset, taken after the validation
+            split.
+        label_noise: fraction in [0, 1] of training labels replaced by another class.
+        val_split: float fraction in [0, 1) or int count held out of the training set.
+        seed: int >= 0 seeding all three protocols.
+        image_size: side in pixels; None is the native size (28 MNIST, 32 CIFAR-10) or 224 for
+            "folder"; in-memory datasets accept only their native size.
+        augment: training augmentation, one of ``transforms.AUGMENTS``; None is the dataset's
+            default ("none" for MNIST-likes, "crop-flip" for cifar10, "random-resized-crop"
+            for folder).
+        normalize: ImageNet mean/std normalisation, "folder" only; None is True for "folder",
+            False otherwise.
+        download: let torchvision download mnist / fashion-mnist / cifar10 when absent.
     """
 
     name: str = "mnist-subset"

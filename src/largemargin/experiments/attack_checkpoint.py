@@ -30,23 +30,37 @@ from largemargin.attacks import (
 from largemargin.attacks.robustness import DEFAULT_ATTACKS
 from largemargin.data import DataConfig, build_datasets
 from largemargin.files import write_atomic
+from largemargin.torch_utils import pick_device
 from largemargin.training.evaluate import load_checkpoint
 
 
 @dataclass
 class AttackConfig:
-    """``checkpoint``: a ``largemargin train`` checkpoint; ``attacks``: the attack set (fgsm,
-    iterative_fgsm, pgd-ce, pgd-margin, pgd-dlr, square, autoattack); ``reference_checkpoint``:
-    a second checkpoint on the same inputs whose PGD adversarials are transferred (None: no
-    transfer attack); ``norm``: "inf" or 2; ``epsilons``: perturbation sizes in pixel units
-    (inputs in [0, 1]); ``erase_eps``: the radius that can erase any image (None: 0.5 for
-    l-inf, 0.5 sqrt(pixels) for l2); ``steps`` / ``restarts``: of each PGD; ``square_queries``:
-    Square's query budget per example; ``max_examples``: the first N images of the test split
-    (None: all); ``data``: evaluate on another dataset (None: the run's own); ``out``: output
-    folder (None: ``<run folder>/attacks``); ``device``: None is "cuda" when available, else
-    "cpu"; ``seed``: of every random start and search; ``progress``: a progress bar;
-    ``trust_model_code``: rebuild a model given by import path, which imports and runs that code
-    (only for checkpoints whose model code you trust)."""
+    """What `largemargin attack` measures and where it writes.
+
+    Attributes:
+        checkpoint: a `largemargin train` checkpoint.
+        attacks: the attack set (fgsm, iterative_fgsm, pgd-ce, pgd-margin, pgd-dlr, square,
+            autoattack).
+        reference_checkpoint: a second checkpoint on the same inputs whose PGD adversarials
+            are transferred (None: no transfer attack).
+        norm: "inf" or 2.
+        epsilons: perturbation sizes in pixel units (inputs in [0, 1]).
+        erase_eps: the radius that can erase any image (None: 0.5 for l-inf, 0.5 sqrt(pixels)
+            for l2).
+        steps: the steps of each PGD.
+        restarts: the random restarts of each PGD.
+        square_queries: Square's query budget per example.
+        max_examples: the first N images of the test split (None: all).
+        batch_size: images per attack batch.
+        data: evaluate on another dataset, as for `largemargin train` (None: the run's own).
+        out: output folder (None: <run folder>/attacks).
+        device: torch device (None: "cuda" when available, else "cpu").
+        seed: of every random start and search.
+        progress: a progress bar over attack x eps x batches.
+        trust_model_code: rebuild a model given by import path, which imports and runs that
+            code (only for checkpoints whose model code you trust).
+    """
 
     checkpoint: str
     attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
@@ -94,7 +108,7 @@ def attack_checkpoint(cfg: AttackConfig) -> tuple[RobustnessReport, str, Path]:
         or cfg.max_examples < 1
     ):
         raise ValueError(f"max_examples={cfg.max_examples!r}: expected None or an int >= 1")
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(cfg.device)
     model, run = load_checkpoint(cfg.checkpoint, trust_model_code=cfg.trust_model_code)
     data = cfg.data if cfg.data is not None else replace(run.data, download=False)
     bundle = build_datasets(data)

@@ -15,6 +15,7 @@ seeds pooled) under ``run_dir``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from largemargin.analysis import first_order_margins, plot_margin_cdfs
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import format_spread
+from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_atomic
 from largemargin.training.config import (
     LossConfig,
@@ -40,10 +42,17 @@ LAYERS = ["input", "block1", "block2"]
 
 @dataclass
 class DemoConfig:
-    """``run_dir``: where the demo's folders go (a new timestamped folder inside it);
-    ``train_size``: class-balanced training images (a multiple of 10, at most 5000);
-    ``epochs``, ``batch_size``, ``lr`` (Adam, one-cycle schedule); ``seeds``: one pair of runs
-    per seed (initialisation, subset and batch order), so the table shows the spread."""
+    """The demo's settings; one pair of runs per seed, so the table shows the spread.
+
+    Attributes:
+        run_dir: where the demo's folders go (a new timestamped folder inside it).
+        train_size: class-balanced training images (a multiple of 10, at most 5000).
+        epochs: training epochs of every run.
+        batch_size: training batch size.
+        lr: the peak learning rate (Adam, one-cycle schedule).
+        seeds: one pair of runs (cross-entropy, large margin) per seed: initialisation,
+            subset and batch order.
+    """
 
     run_dir: str = "runs/demo"
     train_size: int = 1000
@@ -72,15 +81,36 @@ def _run_config(cfg: DemoConfig, kind: str, seed: int, folder: Path) -> RunConfi
     )
 
 
+def _check(cfg: DemoConfig) -> None:
+    """Raise ValueError naming the first bad setting, before anything is trained or written."""
+
+    def is_int(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    size = cfg.train_size
+    if not (is_int(size) and 10 <= size <= 5000 and size % 10 == 0):
+        raise ValueError(f"train_size={size!r}: expected a multiple of 10 in [10, 5000]")
+    for name in ("epochs", "batch_size"):
+        value = getattr(cfg, name)
+        if not (is_int(value) and value >= 1):
+            raise ValueError(f"{name}={value!r}: expected an int >= 1")
+    if not (isinstance(cfg.lr, (int, float)) and math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"lr={cfg.lr!r}: expected a finite number > 0")
+    if not cfg.seeds:
+        raise ValueError("seeds must hold at least one seed, got []")
+    if not all(is_int(s) and s >= 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(f"seeds={cfg.seeds!r}: expected distinct ints >= 0")
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     """Train both models for every seed, print the comparison table, write the results; return
     them: per loss, the per-seed test accuracies, median margins and training times."""
-    if not cfg.seeds:
-        raise ValueError("seeds must hold at least one seed, got []")
+    _check(cfg)
     folder = Path(cfg.run_dir) / time.strftime("%Y%m%d-%H%M%S")
     test = build_datasets(DataConfig(name="mnist-subset")).test
     results: dict[str, dict] = {}
     margins: dict[str, list[torch.Tensor]] = {}
+    progress = RunProgress(2 * len(cfg.seeds))
     for kind in ("cross_entropy", "large_margin"):
         record: dict[str, list] = {
             "test_accuracy": [],
@@ -90,6 +120,7 @@ def run_demo(cfg: DemoConfig) -> dict:
         }
         for seed in cfg.seeds:
             run = train(_run_config(cfg, kind, seed, folder))
+            print(f"{progress.finished()} | {run.folder.name} trained", flush=True)
             m = first_order_margins(
                 run.module.model,
                 DataLoader(test, batch_size=1000),

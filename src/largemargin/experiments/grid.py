@@ -23,6 +23,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from largemargin.data import DataConfig
+from largemargin.experiments.progress import RunProgress, format_duration
 from largemargin.files import save_figure, write_atomic, write_csv
 from largemargin.training.config import (
     LossConfig,
@@ -199,11 +200,13 @@ def mnist_cells(
 def run_grid(
     cells: Sequence[Cell], on_trained: Callable[[Cell, object], None] | None = None
 ) -> list[Outcome]:
-    """Train every cell in order, printing one line per finished run; return the outcomes.
+    """Train every cell in order, printing one line per finished run (runs done / total, its
+    accuracy and time, the time elapsed and an estimate of the time left); return the outcomes.
     ``on_trained(cell, model)``, when given, sees each trained model (in eval mode) before the
     next run starts (the adversarial experiment attacks it there)."""
     outcomes = []
-    for i, cell in enumerate(cells, start=1):
+    progress = RunProgress(len(cells))
+    for cell in cells:
         start = time.perf_counter()
         run = train(cell.config)
         accuracy = float(run.metrics["test"]["acc"])
@@ -220,9 +223,10 @@ def run_grid(
         )
         if on_trained is not None:
             on_trained(cell, run.module.model.eval())
+        took = format_duration(time.perf_counter() - start)
         print(
-            f"[{i}/{len(cells)}] {cell.config.name}: test accuracy {accuracy:.2%}"
-            f"{' (collapsed)' if collapsed else ''} ({time.perf_counter() - start:.0f} s)",
+            f"{progress.finished()} | {cell.config.name}: test accuracy {accuracy:.2%}"
+            f"{' (collapsed)' if collapsed else ''} ({took})",
             flush=True,
         )
     return outcomes

@@ -32,25 +32,37 @@ from largemargin.analysis import (
     plot_margin_agreement,
     plot_margin_cdfs,
 )
+from largemargin.core import check_layer_names
 from largemargin.core.norms import parse_norm
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import slug
 from largemargin.files import write_csv
 from largemargin.models import default_margin_layers
+from largemargin.torch_utils import pick_device
 from largemargin.training.evaluate import load_checkpoint
 
 
 @dataclass
 class MarginsConfig:
-    """``checkpoints``: one or more ``largemargin train`` checkpoints, compared on the same
-    examples; ``labels``: a name per checkpoint (None: each run folder's name); ``layers``: the
-    layers measured (None: the first run's margin layers), ``"input"`` for the input; ``norm``:
-    p of the lp margin (any p >= 1, or "inf"); ``true_margin``: also find the true input margin
-    (DeepFool and bisection, p > 1; slow: about a second per example on a CPU for MNIST);
-    ``max_examples``: the first N test images; ``data``: another dataset (None: the first
-    run's); ``out``: output folder (None: ``<first run folder>/margins``); ``trust_model_code``:
-    rebuild models given by import path, which imports and runs that code (only for checkpoints
-    whose model code you trust)."""
+    """What `largemargin margins` measures and where it writes.
+
+    Attributes:
+        checkpoints: one or more `largemargin train` checkpoints, compared on the same examples.
+        labels: a name per checkpoint (None: each run folder's name).
+        layers: the layers measured (None: the first run's margin layers); "input" for the
+            input.
+        norm: p of the lp margin (any p >= 1, or "inf").
+        true_margin: also find the true input margin (DeepFool and bisection, p > 1; slow:
+            about a second per example on a CPU for MNIST).
+        max_examples: the first N test images.
+        batch_size: images per gradient batch.
+        data: another dataset, as for `largemargin train` (None: the first run's).
+        out: output folder (None: <first run folder>/margins).
+        device: torch device (None: "cuda" when available, else "cpu").
+        progress: a progress bar over each model's true-margin search.
+        trust_model_code: rebuild models given by import path, which imports and runs that
+            code (only for checkpoints whose model code you trust).
+    """
 
     checkpoints: list[str]
     labels: list[str] | None = None
@@ -61,7 +73,8 @@ class MarginsConfig:
     batch_size: int = 250
     data: DataConfig | None = None
     out: str | None = None
-    device: str = "cpu"
+    device: str | None = None
+    progress: bool = True
     trust_model_code: bool = False
 
 
@@ -108,11 +121,16 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
     first_run = loaded[0][1]
     layers = cfg.layers or first_run.model.margin_layers
     layers = layers or default_margin_layers(first_run.model.name)
+    for label, (model, _) in zip(labels, loaded, strict=True):
+        try:
+            check_layer_names(model, layers)
+        except ValueError as error:
+            raise ValueError(f"layers={layers!r} for {label}: {error}") from error
+    device = pick_device(cfg.device)
     data = cfg.data if cfg.data is not None else replace(first_run.data, download=False)
     bundle = build_datasets(data)
     test = Subset(bundle.test, range(min(cfg.max_examples, len(bundle.test))))
     x, y = next(iter(DataLoader(test, batch_size=len(test))))
-    device = torch.device(cfg.device)
     x, y = x.to(device), y.to(device)
     out = Path(cfg.out) if cfg.out else Path(cfg.checkpoints[0]).resolve().parent.parent / "margins"
     by_model: dict[str, dict[str, torch.Tensor]] = {}
@@ -132,7 +150,7 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
         if cfg.true_margin:
             low, high = bundle.input_range
             first, true, stats = input_margin_agreement(
-                model, x, y, norm=cfg.norm, clip_min=low, clip_max=high
+                model, x, y, norm=cfg.norm, clip_min=low, clip_max=high, progress=cfg.progress
             )
             measures["true input"] = true
             agreement.append({"model": label, **stats})

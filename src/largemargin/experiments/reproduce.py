@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from largemargin.experiments import adversarial, noisy_labels, recipes, small_data, toy_boundaries
+from largemargin.experiments.progress import format_duration
 from largemargin.files import write_atomic
 
 GRIDS = {
@@ -72,7 +73,7 @@ def command(cfg: ReproduceConfig) -> str:
     if cfg.quick:
         parts.append("--quick")
     if cfg.data_dir is not None:
-        parts.append(f"--data_dir {cfg.data_dir}")
+        parts.append(f"--data.data_dir {cfg.data_dir}")
     if cfg.seeds is not None:
         parts.append(f"--seeds '{cfg.seeds}'")
     if cfg.out != ReproduceConfig.out:
@@ -114,7 +115,7 @@ def reproduce(cfg: ReproduceConfig) -> Path:
             grid = replace(grid, seeds=list(cfg.seeds))
         body = recipes.run(grid, folder)
     seconds = time.perf_counter() - start
-    wall = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+    wall = format_duration(seconds)
     report = (
         f"# {title}{' (quick grid)' if cfg.quick else ''}\n\n"
         f"Command: `{command(cfg)}`\n\n{body}\n\n"

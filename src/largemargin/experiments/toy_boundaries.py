@@ -15,6 +15,7 @@ from pathlib import Path
 
 from largemargin.analysis import toy_boundary_figure
 from largemargin.experiments.grid import format_spread, write_grid_record
+from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_csv
 
 METRICS = {
@@ -40,8 +41,10 @@ def run(grid: ToyGrid, data_dir: str | None, folder: Path) -> str:
     ``data_dir`` is unused (the data are generated)."""
     write_grid_record(folder, asdict(grid), [])
     rows = []
+    progress = RunProgress(len(grid.seeds))
     for seed in grid.seeds:
         found = toy_boundary_figure(folder / f"toy-seed{seed}.png", seed=seed, steps=grid.steps)
+        print(f"{progress.finished()} | seed {seed}: figure drawn", flush=True)
         for model, values in found.items():
             rows.append({"model": model, "seed": seed, **{k: values[k] for k in METRICS}})
     write_csv(rows, folder / "results.csv")

@@ -14,12 +14,15 @@ from typing import Any
 
 from torch import nn
 
+from largemargin.models.timm_models import is_timm_name
+
 EXPECTED = "'package.module:callable'"
 
 
 def is_import_path(name: str) -> bool:
-    """Whether ``name`` is meant as an import path (it contains a colon)."""
-    return ":" in name
+    """Whether ``name`` is meant as an import path: it contains a colon and is not a timm
+    model's name (``"timm:<model>"``, built by ``timm_models`` from the zoo, no user code)."""
+    return ":" in name and not is_timm_name(name)
 
 
 def load_factory(path: str) -> Callable[..., Any]:

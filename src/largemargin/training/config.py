@@ -9,6 +9,7 @@ loss (GUIDE.md) on the packaged MNIST subset, with the optimiser of configs/mnis
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,8 +22,26 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
 
 
+TRACKERS = {"mlflow": "pip install 'largemargin[track]'", "wandb": "pip install wandb"}
+"""The experiment trackers (``training.tracking``) and how to install each one's package."""
+
+
 def _fail(argument: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{argument}={value!r}: expected {expected}")
+
+
+def check_tracker(tracker: str | None) -> None:
+    """Raise ValueError naming ``trainer.tracker`` when it is neither None nor one of
+    ``TRACKERS``, or when its package is not installed."""
+    if tracker is None:
+        return
+    if tracker not in TRACKERS:
+        raise _fail("trainer.tracker", tracker, f"None or one of {list(TRACKERS)}")
+    if importlib.util.find_spec(tracker) is None:
+        raise ValueError(
+            f"trainer.tracker={tracker!r}: the {tracker} package is not installed "
+            f"({TRACKERS[tracker]})"
+        )
 
 
 @dataclass
@@ -30,8 +49,9 @@ class ModelConfig:
     """The network: which model, and the layers the margin is put on.
 
     Attributes:
-        name: a built-in model, a torchvision model (``largemargin.models.list_models()``) or
-            an import path ``package.module:factory``. An import path imports that module and
+        name: a built-in model, a torchvision model (``largemargin.models.list_models()``),
+            a timm model ``timm:<model>`` (``pip install 'largemargin[timm]'``) or an import
+            path ``package.module:factory``. An import path imports that module and
             calls the factory, which runs its code: give only import paths you trust (a
             checkpoint of such a run is rebuilt only with ``trust_model_code``).
         margin_layers: module names (plus "input") to put the margin on, None for the model's
@@ -46,14 +66,28 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The training objective.
+    """The training objective: the large margin loss of Elsayed et al. (its options are those of
+    ``largemargin.large_margin_loss``), cross-entropy, or the multi-class hinge.
 
-    ``kind``: "large_margin" (Elsayed et al.; every option of ``largemargin.large_margin_loss``
-    below), "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer, margin
-    ``hinge_margin`` in logit units). ``cross_entropy_weight`` adds that multiple of the
-    cross-entropy to the large margin loss (the reference recipe uses 0). ``margin_scale``
-    divides the large margin loss before it is added (1 keeps the paper's scale: with
-    gamma = 10000 the loss is about gamma and its gradient is that of -d).
+    Attributes:
+        kind: "large_margin", "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer).
+        gamma: the margin's target distance, one value or one per margin layer, in each
+            layer's units (measured in the lp norm, divided by norm_scale).
+        alpha: > 0; examples further than alpha * gamma on the wrong side of the margin are
+            ignored.
+        top_k: competitor classes per example, in [1, classes - 1].
+        norm: p of the lp norm the margin is measured in (>= 1, or "inf").
+        epsilon: added to the gradient's dual norm before dividing.
+        second_order: backpropagate through the gradient norm (double backpropagation).
+        aggregation: "min" keeps the closest of the top_k competitors, "sum" sums them.
+        norm_scale: divisor of the dual norm per layer: "dim" (the layer's element count),
+            one value per layer, or None.
+        score: "prob" (softmax probabilities, as the reference code) or "logit".
+        cross_entropy_weight: adds that multiple of the cross-entropy to the large margin loss
+            (the reference recipe uses 0).
+        margin_scale: divides the large margin loss before it is added (1 keeps the paper's
+            scale: with gamma = 10000 the loss is about gamma and its gradient is that of -d).
+        hinge_margin: the hinge's margin for kind "hinge", in logit units.
     """
 
     kind: Literal["cross_entropy", "hinge", "large_margin"] = "large_margin"
@@ -87,15 +121,27 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimiser and learning-rate schedule.
+    """Optimiser and learning-rate schedule. The defaults are those of configs/mnist-15min.yaml
+    (Adam, one-cycle); the paper's RMSProp recipe is configs/mnist-reference.yaml.
 
-    ``weight_decay`` is L2 regularisation added to the loss as 0.5 * weight_decay * ||w||^2 over
-    every trainable parameter (the reference code's convention), logged as its own term.
-    ``schedule``: "constant"; "staircase" (lr * decay_rate ** floor(step / decay_steps), the
-    reference); "cosine" (to 0 over the run); "onecycle" (warm-up then cosine; ``lr`` is the peak).
-    ``grad_clip_norm``: clip the global gradient norm (None: off). ``eps`` is the optimiser's
-    epsilon. The defaults are those of configs/mnist-15min.yaml (Adam, one-cycle); the paper's
-    RMSProp recipe is configs/mnist-reference.yaml.
+    Attributes:
+        name: "sgd", "rmsprop", "adam" or "adamw". Weight decay is an L2 term added to the
+            loss for sgd, rmsprop and adam, and decoupled decay applied by the optimiser for
+            adamw (no loss term).
+        lr: the learning rate (the peak for "onecycle").
+        momentum: for sgd and rmsprop.
+        eps: the optimiser's epsilon (rmsprop, adam, adamw).
+        weight_decay: with sgd, rmsprop and adam: L2 regularisation added to the loss as
+            0.5 * weight_decay * ||w||^2 over every trainable parameter (the reference code's
+            convention), logged as its own term; with adamw: AdamW's decoupled decay (each
+            step shrinks every trainable parameter by lr * weight_decay * w), no loss term.
+        schedule: per step: "constant"; "staircase" (lr * decay_rate ** floor(step /
+            decay_steps), the reference); "cosine" (to 0 on the run's last step); "onecycle"
+            (warm-up then cosine annealing, ending on the last step). The run's length is
+            Lightning's count of optimiser steps per process.
+        decay_rate: the staircase's factor.
+        decay_steps: the staircase's period, in steps.
+        grad_clip_norm: clip the global gradient norm to this (None: off).
     """
 
     name: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"
@@ -108,21 +154,44 @@ class OptimConfig:
     decay_steps: int = 2000
     grad_clip_norm: float | None = 5.0
 
+    def loss_weight_decay(self) -> float:
+        """The coefficient of the L2 term added to the loss: ``weight_decay``, or 0 for "adamw"
+        (whose decay the optimiser applies)."""
+        return 0.0 if self.name == "adamw" else self.weight_decay
+
 
 @dataclass
 class TrainerConfig:
     """Lightning trainer settings.
 
-    ``epochs`` / ``max_steps`` (-1: no limit) / ``max_time`` ("DD:HH:MM:SS", None: no limit)
-    bound the run; ``precision``: "32-true", "bf16-mixed", "16-mixed", ...; ``accelerator``,
-    ``devices``, ``num_nodes`` and ``strategy`` as in Lightning (torchrun and SLURM launches
-    are detected by Lightning). ``log_margin_every_n_steps`` logs the mean first-order margin
-    per layer for losses that do not compute it anyway (0: never). ``eval_margins``: log the
-    logit margin of every margin layer in validation and test (one gradient row per competitor
-    class and batch, up to 9: it can cost more than the test pass itself; grids of short runs
-    switch it off). ``checkpoint_every_n_epochs``:
-    write ``last.ckpt`` (and the newest epoch's checkpoint) every N epochs; pick a divisor of
-    ``epochs`` so that the final epoch is saved (1, the default, saves every epoch).
+    Attributes:
+        epochs: training epochs.
+        max_steps: stop after this many optimiser steps (-1: no limit).
+        max_time: stop after this time, "DD:HH:MM:SS" (None: no limit).
+        batch_size: training batch size per process.
+        eval_batch_size: validation and test batch size.
+        num_workers: data loader worker processes.
+        accelerator: as in Lightning ("auto", "cpu", "gpu", ...).
+        devices: as in Lightning ("auto", a count, or a list such as "0,1"); torchrun and SLURM
+            launches are detected by Lightning.
+        num_nodes: as in Lightning.
+        strategy: as in Lightning ("auto", "ddp", ...).
+        precision: "32-true", "bf16-mixed", "16-mixed", ...
+        log_every_n_steps: how often per-step metrics are logged.
+        log_margin_every_n_steps: log the mean first-order margin per layer for losses that do
+            not compute it anyway (0: never).
+        eval_margins: log the logit margin of every margin layer in validation and test (one
+            gradient row per competitor class and batch, up to 9: it can cost more than the
+            test pass itself; grids of short runs switch it off).
+        check_val_every_n_epoch: validate every N epochs.
+        checkpoint_every_n_epochs: write last.ckpt (and the newest epoch's checkpoint) every N
+            epochs; pick a divisor of epochs so that the final epoch is saved (1 saves every
+            epoch).
+        progress_bar: show Lightning's progress bar.
+        deterministic: use deterministic algorithms only (slower).
+        tracker: also log to an experiment tracker, offline, under the run folder: "mlflow"
+            (``pip install 'largemargin[track]'``) or "wandb" (``pip install wandb``); None:
+            off.
     """
 
     epochs: int = 10
@@ -143,12 +212,24 @@ class TrainerConfig:
     checkpoint_every_n_epochs: int = 1
     progress_bar: bool = True
     deterministic: bool = False
+    tracker: Literal["mlflow", "wandb"] | None = None
 
 
 @dataclass
 class RunConfig:
-    """One training run. ``run_dir``/``name`` is its folder (``name`` None: a timestamp and the
-    loss kind); ``resume``: a checkpoint path, or "last" for this run folder's last checkpoint."""
+    """One training run: data, model, loss, optimiser and trainer sections, and where it goes.
+
+    Attributes:
+        data: the dataset and the paper's protocols.
+        model: the network and its margin layers.
+        loss: the training objective.
+        optim: the optimiser and learning-rate schedule.
+        trainer: Lightning trainer settings.
+        seed: seeds the model's initialisation and the batch order.
+        run_dir: the folder that holds run folders.
+        name: the run folder's name, run_dir/name (None: a timestamp and the loss kind).
+        resume: a checkpoint path, or "last" for this run folder's last checkpoint.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -210,8 +291,23 @@ def validate(cfg: RunConfig) -> None:
         raise _fail("trainer.num_workers", tr.num_workers, "an int >= 0")
     if tr.log_margin_every_n_steps < 0:
         raise _fail("trainer.log_margin_every_n_steps", tr.log_margin_every_n_steps, "an int >= 0")
+    check_tracker(tr.tracker)
     if cfg.seed < 0:
         raise _fail("seed", cfg.seed, "an int >= 0")
+
+
+def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:
+    """Raise ValueError naming the first setting that does not fit the data's ``num_classes``
+    or the ``num_layers`` margin layers; run once both are known, before anything is written."""
+    loss = cfg.loss
+    if loss.top_k > num_classes - 1:
+        expected = f"an int in [1, {num_classes - 1}]: the data has {num_classes} classes"
+        raise _fail("loss.top_k", loss.top_k, expected)
+    for name in ("gamma", "norm_scale"):
+        value = getattr(loss, name)
+        if isinstance(value, (list, tuple)) and len(value) != num_layers:
+            expected = f"one value, or one per margin layer ({num_layers} layers)"
+            raise _fail(f"loss.{name}", value, expected)
 
 
 _SECTIONS = {

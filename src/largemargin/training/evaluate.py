@@ -12,6 +12,7 @@ import largemargin as lm
 from largemargin.data import DataConfig, build_datasets
 from largemargin.models import build_model, default_margin_layers
 from largemargin.models.import_path import is_import_path
+from largemargin.torch_utils import pick_device
 from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, from_dict
 from largemargin.training.objective import logit_margins
@@ -64,7 +65,7 @@ def evaluate(
     *,
     data: DataConfig | None = None,
     batch_size: int = 1000,
-    device: str = "cpu",
+    device: str | None = None,
     trust_model_code: bool = False,
 ) -> dict:
     """Test accuracy and logit margins per margin layer of ``checkpoint`` on ``data``'s test
@@ -75,8 +76,12 @@ def evaluate(
     distance to the closest competitor with logit scores and no norm scale, in that layer's
     own units measured in the run's lp norm (negative: misclassified), whatever the training
     score. The same quantity as the run's ``test/logit_margin/<layer>`` metric.
-    ``trust_model_code``: see ``load_checkpoint``.
+    ``device``: None is "cuda" when available, else "cpu". ``trust_model_code``: see
+    ``load_checkpoint``.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
+    device = pick_device(device)
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
     data = data if data is not None else replace(cfg.data, download=False)
     bundle = build_datasets(data)

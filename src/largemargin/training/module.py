@@ -49,7 +49,6 @@ class MarginClassifier(L.LightningModule):
         optim: OptimConfig,
         margin_layers: list[str],
         *,
-        total_steps: int,
         log_margin_every_n_steps: int = 50,
         eval_margins: bool = True,
     ) -> None:
@@ -58,8 +57,7 @@ class MarginClassifier(L.LightningModule):
         self.loss_cfg = loss
         self.optim_cfg = optim
         self.margin_layers = lm.check_layer_names(model, margin_layers)
-        self.objective = Objective(loss, self.margin_layers, optim.weight_decay)
-        self.total_steps = total_steps
+        self.objective = Objective(loss, self.margin_layers, optim.loss_weight_decay())
         self.log_margin_every_n_steps = log_margin_every_n_steps
         self.eval_margins = eval_margins
         self.run_config: dict | None = None  # saved into checkpoints, to rebuild the model
@@ -149,8 +147,12 @@ class MarginClassifier(L.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self):
+        """The optimiser and its per-step schedule, whose length is the run's number of
+        optimiser steps as Lightning counts it (per process, after the distributed sampler's
+        split, bounded by ``max_steps``)."""
         optimizer = build_optimizer(self.optim_cfg, self.model)
-        schedule = build_schedule(self.optim_cfg, optimizer, self.total_steps)
+        total = self.trainer.estimated_stepping_batches
+        schedule = build_schedule(self.optim_cfg, optimizer, int(total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -8,8 +8,11 @@ Run folder layout::
                                         ``collapse``: the final epoch's ``Collapse`` record
                                         when its predictions collapsed, else null)
     <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
-                                        per launch: a resumed run adds the next)
+                                        per launch: a resumed run adds the next), the
+                                        learning rate of every step (``lr-<optimiser>``)
+                                        included
     <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
+    <run_dir>/<name>/mlruns/ or wandb/  with ``trainer.tracker`` (``training.tracking``)
     <run_dir>/<name>/checkpoints/last.ckpt   (and epoch=N-step=M.ckpt: both rewritten every
                                         trainer.checkpoint_every_n_epochs epochs)
 """
@@ -17,7 +20,6 @@ Run folder layout::
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -25,8 +27,7 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from largemargin.core import check_layer_names
@@ -34,10 +35,12 @@ from largemargin.data import build_datasets
 from largemargin.files import write_atomic
 from largemargin.models import build_model, default_margin_layers
 from largemargin.training.checkpoint import read_checkpoint
-from largemargin.training.config import RunConfig, to_dict, validate
+from largemargin.training.config import RunConfig, to_dict, validate, validate_for
 from largemargin.training.loaders import BundleDataModule
 from largemargin.training.module import MarginClassifier
+from largemargin.training.quiet import lightning_noise_filtered
 from largemargin.training.timing import StepTimer
+from largemargin.training.tracking import run_loggers
 
 _NAME_VAR = "LARGEMARGIN_RUN_NAME"
 
@@ -95,7 +98,9 @@ def _resume_path(cfg: RunConfig, folder: Path) -> str | None:
 
 def prepare(cfg: RunConfig):
     """Check the config, load the data and build the model: every error a run can meet before
-    training starts. Returns (bundle, model, margin layers)."""
+    training starts (settings against the data's classes and the model's layers included), so
+    that a bad setting fails before the run folder exists. Returns (bundle, model, margin
+    layers)."""
     validate(cfg)
     bundle = build_datasets(cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # seeds the model's initialisation
@@ -108,11 +113,18 @@ def prepare(cfg: RunConfig):
     layers = check_layer_names(
         model, cfg.model.margin_layers or default_margin_layers(cfg.model.name)
     )
+    validate_for(cfg, bundle.num_classes, len(layers))
     return bundle, model, layers
 
 
 def train(cfg: RunConfig) -> RunResult:
-    """Train, test and record one run; returns its folder and final metrics."""
+    """Train, test and record one run; returns its folder and final metrics. Lightning's
+    messages that say nothing to the user are filtered meanwhile (``training.quiet``)."""
+    with lightning_noise_filtered():
+        return _train(cfg)
+
+
+def _train(cfg: RunConfig) -> RunResult:
     bundle, model, layers = prepare(cfg)
     folder = _run_folder(cfg)
     ckpt_path = _resume_path(cfg, folder)
@@ -126,15 +138,11 @@ def train(cfg: RunConfig) -> RunResult:
         write_atomic(folder / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     tr = cfg.trainer
-    world = _world_size(tr)
-    steps_per_epoch = math.ceil(len(bundle.train) / (tr.batch_size * world))
-    total_steps = tr.max_steps if tr.max_steps > 0 else tr.epochs * steps_per_epoch
     module = MarginClassifier(
         model,
         cfg.loss,
         cfg.optim,
         list(layers),
-        total_steps=total_steps,
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
         eval_margins=tr.eval_margins,
     )
@@ -147,6 +155,9 @@ def train(cfg: RunConfig) -> RunResult:
         seed=cfg.seed,
     )
     timer = StepTimer()
+    loggers = run_loggers(folder, folder.name, tr.tracker)
+    if tr.tracker is not None:
+        loggers[-1].log_hyperparams(record)
     trainer = L.Trainer(
         default_root_dir=folder,
         max_epochs=tr.epochs,
@@ -166,10 +177,7 @@ def train(cfg: RunConfig) -> RunResult:
         deterministic=tr.deterministic,
         inference_mode=False,  # validation measures margins, which needs gradients
         num_sanity_val_steps=0,
-        logger=[
-            CSVLogger(folder, name="logs"),
-            TensorBoardLogger(folder, name="tensorboard"),
-        ],
+        logger=loggers,
         callbacks=[
             ModelCheckpoint(
                 dirpath=folder / "checkpoints",
@@ -178,6 +186,7 @@ def train(cfg: RunConfig) -> RunResult:
                 every_n_epochs=tr.checkpoint_every_n_epochs,
             ),  # the newest epoch, and last.ckpt
             timer,
+            LearningRateMonitor(logging_interval="step"),
         ],
     )
     start = time.perf_counter()
@@ -195,9 +204,3 @@ def train(cfg: RunConfig) -> RunResult:
     if trainer.is_global_zero:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return RunResult(folder=folder, metrics=metrics, module=module)
-
-
-def _world_size(tr) -> int:
-    devices = tr.devices
-    per_node = devices if isinstance(devices, int) and devices > 0 else 1
-    return per_node * tr.num_nodes
