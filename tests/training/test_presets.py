@@ -27,3 +27,18 @@ def test_preset_is_valid(path):
     model = build_model(cfg.model.name, num_classes=classes, **cfg.model.kwargs)
     lm.check_layer_names(model, cfg.model.margin_layers)
     assert "largemargin train --config configs/" + path.name in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("preset", "label"),
+    [
+        ("mnist-robust.yaml", "margin l-inf, logit, second-order, gamma 100"),
+        ("mnist-noisy-labels.yaml", "margin l-inf, all competitors"),
+    ],
+)
+def test_variant_presets_train_the_loss_the_grids_measured(preset, label):
+    from largemargin.experiments.grid import LOSSES
+
+    cfg = from_dict(yaml.safe_load((CONFIGS[0].parent / preset).read_text()))
+    assert cfg.loss == LOSSES[label]
+    assert cfg.model.margin_layers == ["input", "block1", "block2"]

@@ -125,8 +125,8 @@ def _reproduce_parser() -> ArgumentParser:
         "--quick",
         action=ActionYesNo,
         default=False,
-        help="the reduced grid (noisy-labels, small-data and adversarial: under an hour in all "
-        "on 2 CPU cores; cifar10, imagenet: a smoke test)",
+        help="the reduced grid (noisy-labels, small-data, adversarial: about an hour each on 2 "
+        "CPU cores; cifar10, imagenet: a smoke test)",
     )
     parser.add_argument(
         "--out", type=str, default=ReproduceConfig.out, help="where the experiment's folder goes"
