@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from largemargin.analysis import toy_boundary_figure
 
 
+@pytest.mark.slow
 def test_large_margin_model_has_larger_mean_margin(tmp_path):
     path = tmp_path / "toy.png"
     got = toy_boundary_figure(path, seed=0)

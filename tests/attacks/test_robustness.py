@@ -158,6 +158,7 @@ def test_gradients_that_mislead_away_from_the_data_fail_the_iterative_and_clean_
     assert checks[ZERO_GRAD]["passed"]  # its gradients are not zero, just wrong
 
 
+@pytest.mark.slow
 def test_a_memoriser_that_no_attack_moves_fails_the_erase_check():
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, 2, (24, 1, 8, 8), generator=g).float()

@@ -102,6 +102,7 @@ def test_bad_input_gets_one_line_naming_the_setting_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_yaml_config_then_flags(tmp_path, capsys, caplog):
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -152,6 +153,7 @@ def test_evaluate_rejects_a_missing_checkpoint(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_attack_prints_the_worst_case_and_writes_the_report(tmp_path, capsys):
     code = main(
         [

@@ -20,6 +20,7 @@ def resnet18():
     return torchvision.models.resnet18(weights=None, num_classes=10)
 
 
+@pytest.mark.slow
 def test_resnet18_train_mode_loss_and_backward(resnet18):
     model = resnet18.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}

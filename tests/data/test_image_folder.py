@@ -72,6 +72,7 @@ def test_imagenet_sample_eval_is_resize_256_center_crop_224(imagenet_tree):
     assert float((image - expected).abs().mean()) < 0.02
 
 
+@pytest.mark.slow
 def test_cifar_jpeg_zip_at_32_pixels(cifar_zip):
     cfg = DataConfig(
         "folder",
@@ -103,6 +104,7 @@ def test_cifar_jpeg_zip_at_32_pixels(cifar_zip):
     assert bundle.train[0][0].shape == (3, 32, 32)
 
 
+@pytest.mark.slow
 def test_zip_dataset_in_worker_processes_and_pickle(cifar_zip):
     bundle = build_datasets(
         DataConfig("folder", data_dir=str(cifar_zip), image_size=32, augment="none")

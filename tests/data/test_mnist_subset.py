@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from largemargin.data import DataConfig, build_datasets
@@ -47,6 +48,7 @@ def test_asset_is_the_first_images_of_each_digit_of_real_mnist(mnist_dir):
         np.testing.assert_array_equal(index[y == digit], np.flatnonzero(labels == digit)[:500])
 
 
+@pytest.mark.slow
 def test_script_rebuilds_identical_arrays(mnist_dir, tmp_path):
     spec = importlib.util.spec_from_file_location("build_mnist_subset", SCRIPT)
     script = importlib.util.module_from_spec(spec)

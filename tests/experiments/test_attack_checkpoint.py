@@ -55,6 +55,7 @@ def checkpoints(tmp_path_factory) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
+@pytest.mark.slow
 def test_attacks_run_in_pixel_space_and_write_the_report(checkpoints, monkeypatch):
     seen = {}
     real = experiment.evaluate_robustness

@@ -9,6 +9,7 @@ import pytest
 from largemargin.experiments.demo import DemoConfig, run_demo
 
 
+@pytest.mark.slow
 def test_demo_trains_both_models_per_seed_and_writes_its_results(tmp_path, capsys):
     cfg = DemoConfig(run_dir=str(tmp_path), train_size=100, epochs=1, batch_size=50, seeds=[0, 1])
     results = run_demo(cfg)

@@ -38,6 +38,7 @@ def checkpoints(tmp_path_factory) -> list[str]:
     return [_checkpoint(tmp, "cross_entropy"), _checkpoint(tmp, "large_margin")]
 
 
+@pytest.mark.slow
 def test_files_hold_every_model_example_and_measure(checkpoints, tmp_path):
     out = tmp_path / "out"
     summary, folder = measure_margins(

@@ -67,6 +67,7 @@ def test_small_data_cells_stop_at_the_same_step_count(tmp_path):
         small_data.cells(replace(g, steps=0), None, tmp_path)
 
 
+@pytest.mark.slow
 def test_reproduce_small_data_end_to_end(tmp_path, monkeypatch, mnist_dir, capsys):
     tiny = small_data.SmallDataGrid(
         sizes=[50, 100],

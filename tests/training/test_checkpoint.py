@@ -38,6 +38,7 @@ def test_the_payload_runs_under_plain_unpickling(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.slow
 def test_a_real_checkpoint_loads_weights_only_with_no_extra_globals(real_checkpoint):
     path, trained = real_checkpoint
     ckpt = read_checkpoint(path)

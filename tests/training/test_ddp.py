@@ -41,6 +41,7 @@ def _step_lrs(tmp_path: Path) -> list[float]:
 
 
 @pytest.mark.parametrize("order", ["1", "2"])
+@pytest.mark.slow
 def test_two_processes_end_with_identical_weights(tmp_path, order):
     _launch(29500 + int(order), order, str(tmp_path))
     a = torch.load(tmp_path / "rank0.pt")
@@ -60,6 +61,7 @@ def test_two_processes_end_with_identical_weights(tmp_path, order):
     assert lrs[1] == pytest.approx(LR / 25 / 1e4, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_cosine_schedule_ends_on_the_last_step_of_every_process(tmp_path):
     _launch(29503, "1", str(tmp_path), "cosine", "2")
     lrs = _step_lrs(tmp_path)

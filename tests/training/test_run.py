@@ -47,6 +47,7 @@ def _weights(result) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in result.module.model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
     cfg = tiny(tmp_path, "run")
     result = train(cfg)
@@ -88,6 +89,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path, monkeypatch):
     """A run killed after its first epoch, resumed with the same config (one-cycle schedule,
     whose shape depends on the run's length), ends where an uninterrupted run ends."""
@@ -107,6 +109,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     result = train(
         tiny(tmp_path, "run", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
@@ -150,6 +153,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("kind", ["cross_entropy", "hinge"])
+@pytest.mark.slow
 def test_other_losses_train(tmp_path, kind):
     result = train(tiny(tmp_path, kind, loss=LossConfig(kind=kind)))
     assert result.metrics["steps"] == 4
@@ -173,6 +177,7 @@ def test_missing_dataset_fails_before_any_folder_is_made(tmp_path):
     assert not (tmp_path / "nodata").exists()
 
 
+@pytest.mark.slow
 def test_existing_run_folder_is_not_overwritten(tmp_path):
     train(
         tiny(tmp_path, "once", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
@@ -181,6 +186,7 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
         train(tiny(tmp_path, "once"))
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_trains_with_finite_margins(tmp_path):
     result = train(
         tiny(
@@ -200,6 +206,7 @@ def test_bf16_mixed_precision_trains_with_finite_margins(tmp_path):
     assert result.metrics["steps"] == 2
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_whatever_ran_before(tmp_path):
     first = train(
         tiny(tmp_path, "a", trainer=TrainerConfig(epochs=1, batch_size=50, progress_bar=False))
