@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from dataclasses import replace
 
 import pytest
 
 from largemargin.experiments import adversarial
 
-#: AutoAttack is the optional extra largemargin[robust] (installed with [dev]).
-HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
+HAS_AUTOATTACK = adversarial.HAS_AUTOATTACK  # the optional extra largemargin[robust]
 
 
 def test_cells_train_the_baseline_first_and_every_variant(tmp_path):

@@ -64,7 +64,7 @@ MODELS: dict[str, tuple[str, list[str]]] = {
     "logit, second-order, input only": ("margin l-inf, logit, second-order", ["input"]),
 }
 #: standard AutoAttack is the optional extra largemargin[robust]; without it the grid says so.
-_HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
+HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
 #: the suite's attacks; a transfer attack from the baseline of the same seed is added.
 SUITE = ("fgsm", "pgd-ce", "pgd-margin", "square")
 MARGIN_NORMS = {"l2": 2, "l-inf": "inf"}
@@ -193,7 +193,7 @@ class _Measurements:
             self.baselines[cell.seed] = model
         if cell.seed != g.seeds[0]:
             return
-        if cell.loss in g.autoattack_models and g.autoattack_examples > 0 and _HAS_AUTOATTACK:
+        if cell.loss in g.autoattack_models and g.autoattack_examples > 0 and HAS_AUTOATTACK:
             n = g.autoattack_examples
             for row in accuracy_under_attack(
                 model, (self.x[:n], self.y[:n]), "autoattack", g.epsilons, norm="inf"
@@ -390,7 +390,7 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
         + (
             f"AutoAttack: standard version, first {grid.autoattack_examples} test images, seed "
             f"{grid.seeds[0]}."
-            if _HAS_AUTOATTACK
+            if HAS_AUTOATTACK
             else "AutoAttack: not run (pip install largemargin[robust])."
         ),
         "### Headline\n\n" + _headline_table(measure, rows),
