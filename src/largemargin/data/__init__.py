@@ -12,6 +12,7 @@ absent datasets (see ``locations`` for the folders looked in).
 
 from largemargin.data.build import build_datasets
 from largemargin.data.config import DATASET_NAMES, DataConfig, DatasetBundle
+from largemargin.data.datasets import TensorImageDataset
 from largemargin.data.errors import DataNotFoundError
 from largemargin.data.image_folder import ImageFileDataset, list_image_folder
 from largemargin.data.locations import ENV_VAR, default_cache_dir
@@ -22,7 +23,6 @@ from largemargin.data.protocols import (
     uniform_label_noise,
     validation_split,
 )
-from largemargin.data.tensor_dataset import TensorImageDataset
 from largemargin.data.transforms import AUGMENTS, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from largemargin.data.errors import DataNotFoundError
-from largemargin.data.image_readers import DirectoryReader, ZipReader, open_zip
+from largemargin.data.readers import DirectoryReader, ZipReader, open_zip
 
 SPLIT_DIRS = ("train", "val", "test")
 

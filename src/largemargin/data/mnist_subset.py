@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from largemargin.data.errors import DataNotFoundError
-from largemargin.data.mnist import MNIST_CLASSES
 from largemargin.data.raw import RawSplits
+from largemargin.data.sources import MNIST_CLASSES
 
 ASSET = "assets/mnist_subset.npz"
 

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from largemargin.data import image_readers
-from largemargin.data.image_readers import DirectoryReader, ZipReader
+from largemargin.data import readers
+from largemargin.data.readers import DirectoryReader, ZipReader
 
 
 def _encoded(size: tuple[int, int], fmt: str) -> bytes:
@@ -71,7 +71,7 @@ def test_a_decompression_bomb_is_an_error(tmp_path, monkeypatch, side):
 
 def test_a_member_too_large_is_refused_unread(tmp_path, monkeypatch):
     archive = _zip(tmp_path / "big.zip", {"big.png": _encoded((8, 8), "PNG")})
-    monkeypatch.setattr(image_readers, "MAX_MEMBER_BYTES", 10)
+    monkeypatch.setattr(readers, "MAX_MEMBER_BYTES", 10)
     with pytest.raises(ValueError, match=r"big.zip:big.png: \d+ bytes uncompressed; expected"):
         ZipReader(archive)("big.png")
 

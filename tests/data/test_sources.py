@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from largemargin.data import DataConfig, DataNotFoundError, build_datasets
-from largemargin.data import mnist as mnist_module
-from largemargin.data.mnist import IDX_FILES, load_mnist_family
+from largemargin.data import sources as mnist_module
+from largemargin.data.sources import IDX_FILES, load_mnist_family
 
 from .conftest import write_fake_mnist, write_idx
 
