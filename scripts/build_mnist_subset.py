@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from largemargin.data.idx import read_idx
+from largemargin.data.readers import read_idx
 from largemargin.data.sources import find_idx_files
 
 MD5 = {
