@@ -18,7 +18,7 @@ import time
 import torch
 
 import largemargin as lm
-from largemargin.data.mnist_subset import load_mnist_subset
+from largemargin.data.sources import load_mnist_subset
 from largemargin.models import build_model
 
 LAYERS = ["input", "block1", "block2"]

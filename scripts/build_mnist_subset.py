@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from largemargin.data.idx import read_idx
-from largemargin.data.mnist import find_idx_files
+from largemargin.data.readers import read_idx
+from largemargin.data.sources import find_idx_files
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",

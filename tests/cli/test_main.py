@@ -12,8 +12,10 @@ import torch
 
 from largemargin import __version__
 from largemargin.cli.main import build_parser, main
-from largemargin.data import build_datasets
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.data import DataConfig, build_datasets
+from largemargin.training import ModelConfig, RunConfig, checkpoint_eval
+from largemargin.training.checkpoint_eval import load_checkpoint
+from tests.data.conftest import write_fake_mnist
 from tests.payloads import write_evil_checkpoint
 
 
@@ -72,6 +74,7 @@ BAD_INPUT = [
     (["train", "--loss.gamma", "[1.0, 2.0]"], "loss.gamma=[1.0, 2.0]: expected one value, or"),
     (["train", "--loss.norm_scale", "[1.0]"], "loss.norm_scale=[1.0]: expected one value"),
     (["train", "--trainer.epochs", "0"], "trainer.epochs=0: expected an int >= 1"),
+    (["train", "--model.kwargs", "{bogus: 1}"], "model.kwargs={'bogus': 1}: cannot build"),
     (["evaluate", "nope.ckpt"], "checkpoint='nope.ckpt': no such file"),
     (["evaluate", "nope.ckpt", "--device", "gpu0"], "device='gpu0': expected a torch device"),
     (["evaluate", "nope.ckpt", "--batch_size", "0"], "batch_size=0: expected an int >= 1"),
@@ -292,6 +295,25 @@ def test_data_settings_are_spelled_as_for_train(argv, expected):
     parser = build_parser()
     data = parser.instantiate(parser.parse_args(argv))[argv[0]].data
     assert (getattr(data, "name", None), data.data_dir) == expected
+
+
+def test_evaluate_reads_the_checkpoint_once_with_the_data_moved(tmp_path, monkeypatch, capsys):
+    write_fake_mnist(tmp_path / "moved", n_train=20, n_test=10)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
+    run = RunConfig(
+        data=DataConfig("mnist", data_dir=str(tmp_path / "gone")),
+        model=ModelConfig(margin_layers=["input"]),
+    )
+    calls = []
+
+    def load(path, **_):
+        calls.append(path)
+        return model, run
+
+    monkeypatch.setattr(checkpoint_eval, "load_checkpoint", load)
+    assert main(["evaluate", "a.ckpt", "--data.data_dir", str(tmp_path / "moved")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert calls == ["a.ckpt"] and (report["dataset"], report["examples"]) == ("mnist", 10)
 
 
 def test_reproduce_reports_its_command_in_the_train_spelling():

@@ -1,14 +1,19 @@
-"""Data fixtures: an isolated cache, and small fake MNIST files (the real datasets' fixtures are in
-tests/conftest.py)."""
+"""Data fixtures: an isolated cache, small fake MNIST files and CIFAR-10 batches (the real
+datasets' fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import gzip
+import io
+import pickle
 import struct
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from largemargin.data.sources import ARCHIVE, BATCH_FOLDER, TEST_BATCHES, TRAIN_BATCHES
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +44,31 @@ def write_fake_mnist(folder: Path, n_train: int = 20, n_test: int = 10, gz: bool
     for stem, array in arrays.items():
         write_idx(folder / (stem + (".gz" if gz else "")), array)
     return arrays
+
+
+def cifar_batch(n: int, offset: int) -> dict:
+    data = np.zeros((n, 3072), dtype=np.uint8)
+    data[:, :1024] = np.arange(offset, offset + n)[:, None]  # red channel carries the index
+    data[:, 1024:2048] = 200  # green constant
+    return {"data": data, "labels": [(offset + i) % 10 for i in range(n)]}
+
+
+def cifar_batches(protocol: int = pickle.DEFAULT_PROTOCOL) -> dict[str, bytes]:
+    names = TRAIN_BATCHES + TEST_BATCHES
+    return {name: pickle.dumps(cifar_batch(4, 4 * i), protocol) for i, name in enumerate(names)}
+
+
+def write_cifar_folder(root, batches: dict[str, bytes] | None = None):
+    folder = root / BATCH_FOLDER
+    folder.mkdir(parents=True)
+    for name, blob in (batches or cifar_batches()).items():
+        (folder / name).write_bytes(blob)
+
+
+def write_cifar_archive(root, batches: dict[str, bytes] | None = None):
+    root.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(root / ARCHIVE, "w:gz") as tar:
+        for name, blob in (batches or cifar_batches()).items():
+            info = tarfile.TarInfo(f"{BATCH_FOLDER}/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))

@@ -7,8 +7,8 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from largemargin.data import DataConfig, TensorImageDataset, build_datasets
-from largemargin.data.mnist_subset import load_mnist_subset
+from largemargin.data import DataConfig, build_datasets
+from largemargin.data.sources import load_mnist_subset
 
 
 def test_protocols_touch_train_only():
@@ -61,15 +61,3 @@ def test_dataloader_and_distributed_sampler():
         for _, y in DataLoader(bundle.train, batch_size=8, sampler=sampler):
             seen.append(y)
     assert torch.cat(seen).sort().values.tolist() == bundle.train.labels.sort().values.tolist()
-
-
-def test_tensor_dataset_rejects_bad_tensors():
-    images = torch.zeros(3, 1, 4, 4)
-    with pytest.raises(TypeError, match=r"images must be float32, got torch\.uint8"):
-        TensorImageDataset(images.to(torch.uint8), torch.zeros(3, dtype=torch.int64))
-    with pytest.raises(ValueError, match=r"images must have shape \(N, C, H, W\), got \(3, 4, 4\)"):
-        TensorImageDataset(images[:, 0], torch.zeros(3, dtype=torch.int64))
-    with pytest.raises(TypeError, match=r"labels must be int64, got torch\.int32"):
-        TensorImageDataset(images, torch.zeros(3, dtype=torch.int32))
-    with pytest.raises(ValueError, match=r"labels must have shape \(3,\), got \(2,\)"):
-        TensorImageDataset(images, torch.zeros(2, dtype=torch.int64))

@@ -16,7 +16,7 @@ import largemargin.experiments.attack_checkpoint as experiment
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
 from largemargin.training import ModelConfig, OptimConfig, RunConfig, TrainerConfig, train
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 
 FAST = {"steps": 3, "restarts": 1, "square_queries": 20, "progress": False}
 

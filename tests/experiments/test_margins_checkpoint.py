@@ -15,7 +15,7 @@ from largemargin.cli.main import main
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
 from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, train
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 
 
 def _checkpoint(tmp_path: Path, kind: str) -> str:

@@ -11,7 +11,7 @@ import torch
 import largemargin as lm
 from largemargin.models import build_model, default_margin_layers
 from largemargin.models.import_path import is_import_path
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 
 NAME = "timm:test_resnet"  # timm's own tiny ResNet, for tests
 

@@ -12,7 +12,7 @@ import torch
 from largemargin.data import DataConfig
 from largemargin.training import OptimConfig, RunConfig, TrainerConfig, train
 from largemargin.training.checkpoint import read_checkpoint
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 from tests.payloads import Touch, checkpoint_like, write_evil_checkpoint
 
 

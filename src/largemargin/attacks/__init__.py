@@ -10,8 +10,8 @@ wraps a model trained on normalised inputs so that eps is in pixel units.
 
 from __future__ import annotations
 
+from .accuracy import ATTACKS, accuracy_under_attack
 from .autoattack import autoattack
-from .evaluate import ATTACKS, accuracy_under_attack
 from .gradient_sign import fgsm, iterative_fgsm
 from .pgd import pgd
 from .pixel_space import Normalize, pixel_space, to_pixels

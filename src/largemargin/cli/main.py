@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import NamedTuple
 
-from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
 
 from largemargin import __version__
 from largemargin.data import DataConfig, DataNotFoundError
@@ -144,105 +146,116 @@ def _reproduce_parser() -> ArgumentParser:
     return parser
 
 
+def _train(sub: Namespace) -> None:
+    from largemargin.training import train
+
+    sub.pop("config", None)
+    result = train(RunConfig(**vars(sub)))
+    print(json.dumps(result.metrics["test"], indent=2))
+    print(f"run folder: {result.folder}")
+
+
+def _evaluate(sub: Namespace) -> None:
+    from largemargin.training.checkpoint_eval import evaluate
+
+    name, data_dir = sub.data.name, sub.data.data_dir
+    report = evaluate(
+        sub.checkpoint,
+        data=None if name is None else DataConfig(name=name, data_dir=data_dir, download=False),
+        data_dir=data_dir if name is None else None,
+        batch_size=sub.batch_size,
+        device=sub.device,
+        trust_model_code=sub.trust_model_code,
+    )
+    print(json.dumps(report, indent=2))
+
+
+def _attack(sub: Namespace) -> None:
+    from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
+
+    report, headline, out = attack_checkpoint(AttackConfig(**vars(sub)))
+    print(headline, report.to_markdown(), sep="\n\n", end="")
+    print(f"written: {out} (robustness.md, robustness.csv, robustness.json, robustness.png)")
+
+
+def _margins(sub: Namespace) -> None:
+    from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
+
+    summary, out = measure_margins(MarginsConfig(**vars(sub)))
+    print(
+        "| model | measure | examples | misclassified | not found | 10th percentile | "
+        "median |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
+    for r in summary:
+        print(
+            f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
+            f"{r['not_found']:.1%} | {r['p10']:.4g} | {r['median']:.4g} |"
+        )
+    print(
+        "Percentile and median over the margins found; not found: the true-margin search "
+        "failed (not a large margin)."
+    )
+    print(
+        f"written: {out} (margins.csv, summary.csv, margins.png; agreement.csv with --true_margin)"
+    )
+
+
+def _demo(sub: Namespace) -> None:
+    from largemargin.experiments.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(**vars(sub)))
+
+
+def _reproduce(sub: Namespace) -> None:
+    from largemargin.experiments.reproduce import ReproduceConfig, reproduce
+
+    settings = vars(sub)
+    settings["data_dir"] = settings.pop("data").data_dir
+    reproduce(ReproduceConfig(**settings))
+
+
+class Subcommand(NamedTuple):
+    """A subcommand: its parser, its one-line help, and the handler run with its settings."""
+
+    parser: Callable[[], ArgumentParser]
+    help: str
+    run: Callable[[Namespace], None]
+
+
+#: The subcommands in the order ``largemargin --help`` lists them.
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "train": Subcommand(_train_parser, "train a model", _train),
+    "evaluate": Subcommand(_evaluate_parser, "evaluate a checkpoint", _evaluate),
+    "attack": Subcommand(_attack_parser, "robustness under attacks", _attack),
+    "margins": Subcommand(_margins_parser, "margin distributions", _margins),
+    "demo": Subcommand(_demo_parser, "the offline demo (the main job)", _demo),
+    "reproduce": Subcommand(
+        _reproduce_parser, "one of the paper's experiments, table and plots", _reproduce
+    ),
+}
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="largemargin", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"largemargin {__version__}")
     commands = parser.add_subcommands(dest="command")
-    commands.add_subcommand("train", _train_parser(), help="train a model")
-    commands.add_subcommand("evaluate", _evaluate_parser(), help="evaluate a checkpoint")
-    commands.add_subcommand("attack", _attack_parser(), help="robustness under attacks")
-    commands.add_subcommand("margins", _margins_parser(), help="margin distributions")
-    commands.add_subcommand("demo", _demo_parser(), help="the offline demo (the main job)")
-    commands.add_subcommand(
-        "reproduce", _reproduce_parser(), help="one of the paper's experiments, table and plots"
-    )
+    for name, command in SUBCOMMANDS.items():
+        commands.add_subcommand(name, command.parser(), help=command.help)
     return parser
 
 
-def _run(parser: ArgumentParser, args) -> int:
-    command = args.command
-    sub = parser.instantiate(args)[command]
-    if command == "train":
-        from largemargin.training import train
-
-        sub.pop("config", None)
-        result = train(RunConfig(**vars(sub)))
-        print(json.dumps(result.metrics["test"], indent=2))
-        print(f"run folder: {result.folder}")
-    elif command == "evaluate":
-        from dataclasses import replace
-
-        from largemargin.training.evaluate import evaluate, load_checkpoint
-
-        data = None
-        name, data_dir = sub.data.name, sub.data.data_dir
-        if name is not None or data_dir is not None:
-            _, cfg = load_checkpoint(sub.checkpoint, trust_model_code=sub.trust_model_code)
-            data = replace(cfg.data, download=False)
-            if name is not None:
-                data = DataConfig(name=name, data_dir=data_dir, download=False)
-            elif data_dir is not None:
-                data = replace(data, data_dir=data_dir)
-        print(
-            json.dumps(
-                evaluate(
-                    sub.checkpoint,
-                    data=data,
-                    batch_size=sub.batch_size,
-                    device=sub.device,
-                    trust_model_code=sub.trust_model_code,
-                ),
-                indent=2,
-            )
-        )
-    elif command == "attack":
-        from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
-
-        report, headline, out = attack_checkpoint(AttackConfig(**vars(sub)))
-        print(headline, report.to_markdown(), sep="\n\n", end="")
-        print(f"written: {out} (robustness.md, robustness.csv, robustness.json, robustness.png)")
-    elif command == "margins":
-        from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
-
-        summary, out = measure_margins(MarginsConfig(**vars(sub)))
-        print(
-            "| model | measure | examples | misclassified | not found | 10th percentile | "
-            "median |\n| --- | --- | --- | --- | --- | --- | --- |"
-        )
-        for r in summary:
-            print(
-                f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
-                f"{r['not_found']:.1%} | {r['p10']:.4g} | {r['median']:.4g} |"
-            )
-        print(
-            "Percentile and median over the margins found; not found: the true-margin search "
-            "failed (not a large margin)."
-        )
-        print(
-            f"written: {out} (margins.csv, summary.csv, margins.png; agreement.csv with "
-            "--true_margin)"
-        )
-    elif command == "reproduce":
-        from largemargin.experiments.reproduce import ReproduceConfig, reproduce
-
-        settings = vars(sub)
-        settings["data_dir"] = settings.pop("data").data_dir
-        reproduce(ReproduceConfig(**settings))
-    else:
-        from largemargin.experiments.demo import DemoConfig, run_demo
-
-        run_demo(DemoConfig(**vars(sub)))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; 0 on success, 2 with one line on stderr for a bad setting
+    or absent data (a ValueError or DataNotFoundError: every check raises one of them)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _run(parser, args)
-    except (ValueError, TypeError, DataNotFoundError) as error:
+        settings = parser.instantiate(args)[args.command]
+        SUBCOMMANDS[args.command].run(settings)
+    except (ValueError, DataNotFoundError) as error:
         print(f"largemargin {args.command}: error: {error}", file=sys.stderr)
         return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,14 +7,19 @@ class-balanced subsets, uniform label noise), seeded and recorded.
     image, label = bundle.train[0]   # float32 (1, 28, 28) in [0, 1], int64 0-d
 
 Files are read where they are and never written beside them; torchvision downloads only
-absent datasets (see ``locations`` for the folders looked in).
+absent datasets (see ``sources`` for the folders looked in).
+
+Modules: ``config`` (what to load, what comes back), ``build`` (``build_datasets``), ``sources``
+(where each in-memory dataset's files are, read as stored), ``image_folder`` (listing an
+ImageFolder directory or zip), ``readers`` (the file formats, parsed safely), ``protocols``
+(validation split, balanced subset, label noise), ``datasets`` (the dataset classes) and
+``transforms`` (augmentation and preprocessing).
 """
 
 from largemargin.data.build import build_datasets
 from largemargin.data.config import DATASET_NAMES, DataConfig, DatasetBundle
-from largemargin.data.errors import DataNotFoundError
-from largemargin.data.image_folder import ImageFileDataset, list_image_folder
-from largemargin.data.locations import ENV_VAR, default_cache_dir
+from largemargin.data.datasets import ImageFileDataset, TensorImageDataset
+from largemargin.data.image_folder import list_image_folder
 from largemargin.data.protocols import (
     ProtocolResult,
     apply_protocols,
@@ -22,7 +27,7 @@ from largemargin.data.protocols import (
     uniform_label_noise,
     validation_split,
 )
-from largemargin.data.tensor_dataset import TensorImageDataset
+from largemargin.data.sources import ENV_VAR, DataNotFoundError, default_cache_dir
 from largemargin.data.transforms import AUGMENTS, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [

@@ -6,14 +6,11 @@ from typing import Any
 
 import torch
 
-from largemargin.data.cifar import load_cifar10
 from largemargin.data.config import DataConfig, DatasetBundle
-from largemargin.data.image_folder import ImageFileDataset, list_image_folder
-from largemargin.data.mnist import load_mnist_family
-from largemargin.data.mnist_subset import load_mnist_subset
+from largemargin.data.datasets import ImageFileDataset, TensorImageDataset
+from largemargin.data.image_folder import list_image_folder
 from largemargin.data.protocols import ProtocolResult, apply_protocols
-from largemargin.data.raw import RawSplits
-from largemargin.data.tensor_dataset import TensorImageDataset
+from largemargin.data.sources import RawSplits, load_cifar10, load_mnist_family, load_mnist_subset
 from largemargin.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -17,6 +17,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from largemargin.data.transforms import AUGMENTS
+from largemargin.errors import bad_value
 
 DATASET_NAMES = ("mnist-subset", "mnist", "fashion-mnist", "cifar10", "folder")
 IN_MEMORY_AUGMENTS = ("none", "crop-flip")
@@ -37,10 +38,6 @@ _DEFAULTS = {
     "cifar10": _Defaults(32, "crop-flip", False),
     "folder": _Defaults(FOLDER_IMAGE_SIZE, "random-resized-crop", True),
 }
-
-
-def _fail(argument: str, value: object, expected: str) -> ValueError:
-    return ValueError(f"{argument}={value!r}: expected {expected}")
 
 
 def _is_int(value: object) -> bool:
@@ -86,60 +83,62 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.name not in DATASET_NAMES:
-            raise _fail("name", self.name, f"one of {DATASET_NAMES}")
+            raise bad_value("name", self.name, f"one of {DATASET_NAMES}")
         in_memory = self.name != "folder"
         if self.data_dir is not None:
             if not isinstance(self.data_dir, (str, os.PathLike)):
-                raise _fail("data_dir", self.data_dir, "a path (str or os.PathLike) or None")
+                raise bad_value("data_dir", self.data_dir, "a path (str or os.PathLike) or None")
             object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
         if self.name == "mnist-subset" and self.data_dir is not None:
-            raise _fail(
+            raise bad_value(
                 "data_dir",
                 self.data_dir,
                 "None for name='mnist-subset' (it ships with "
                 "the package); use name='mnist' to read MNIST files from a folder",
             )
         if self.name == "folder" and self.data_dir is None:
-            raise _fail("data_dir", None, "the ImageFolder directory or .zip for name='folder'")
+            raise bad_value("data_dir", None, "the ImageFolder directory or .zip for name='folder'")
         subset = self.train_subset
         if not (
             subset is None
             or (isinstance(subset, float) and 0 < subset <= 1)
             or (_is_int(subset) and subset > 0)
         ):
-            raise _fail("train_subset", subset, "None, a float fraction in (0, 1] or an int > 0")
+            raise bad_value(
+                "train_subset", subset, "None, a float fraction in (0, 1] or an int > 0"
+            )
         noise = self.label_noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 1:
-            raise _fail("label_noise", noise, "a fraction in [0, 1]")
+            raise bad_value("label_noise", noise, "a fraction in [0, 1]")
         val = self.val_split
         if not ((isinstance(val, float) and 0 <= val < 1) or (_is_int(val) and val >= 0)):
-            raise _fail("val_split", val, "a float fraction in [0, 1) or an int count >= 0")
+            raise bad_value("val_split", val, "a float fraction in [0, 1) or an int count >= 0")
         if not (_is_int(self.seed) and self.seed >= 0):
-            raise _fail("seed", self.seed, "an int >= 0")
+            raise bad_value("seed", self.seed, "an int >= 0")
         native = _DEFAULTS[self.name].image_size
         if self.image_size is not None:
             if not (_is_int(self.image_size) and self.image_size >= 1):
-                raise _fail("image_size", self.image_size, "None or an int >= 1")
+                raise bad_value("image_size", self.image_size, "None or an int >= 1")
             if in_memory and self.image_size != native:
-                raise _fail(
+                raise bad_value(
                     "image_size",
                     self.image_size,
                     f"None or {native} for {self.name!r} (in-memory datasets are not resized)",
                 )
         allowed = IN_MEMORY_AUGMENTS if in_memory else AUGMENTS
         if not (self.augment is None or self.augment in allowed):
-            raise _fail("augment", self.augment, f"None or one of {allowed} for {self.name!r}")
+            raise bad_value("augment", self.augment, f"None or one of {allowed} for {self.name!r}")
         if not (self.normalize is None or isinstance(self.normalize, bool)):
-            raise _fail("normalize", self.normalize, "None, True or False")
+            raise bad_value("normalize", self.normalize, "None, True or False")
         if in_memory and self.normalize:
-            raise _fail(
+            raise bad_value(
                 "normalize",
                 self.normalize,
                 f"None or False for {self.name!r} (in-memory "
                 "datasets stay in [0, 1]; normalise inside the model)",
             )
         if not isinstance(self.download, bool):
-            raise _fail("download", self.download, "True or False")
+            raise bad_value("download", self.download, "True or False")
 
     @property
     def effective_image_size(self) -> int:

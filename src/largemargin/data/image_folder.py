@@ -1,4 +1,4 @@
-"""ImageFolder-layout datasets from a directory or a zip of one.
+"""Listing an ImageFolder-layout dataset in a directory or a zip of one (no image is decoded).
 
 Layout: ``train/<class>/<files>`` plus ``test/<class>/<files>`` or ``val/<class>/<files>``
 (files may sit in sub-folders of a class folder). With only ``val/``, it is the test split (the
@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
-from PIL import Image
-from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from largemargin.data.errors import DataNotFoundError
-from largemargin.data.image_readers import DirectoryReader, ZipReader, open_zip
+from largemargin.data.readers import DirectoryReader, ZipReader, open_zip
+from largemargin.data.sources import DataNotFoundError
 
 SPLIT_DIRS = ("train", "val", "test")
 
@@ -50,36 +47,6 @@ class FolderListing:
     test: FileList
     val: FileList | None
     split_dirs: dict[str, str]
-
-
-class ImageFileDataset(Dataset):
-    """Image files decoded on access: item ``i`` is ``(transform(image), labels[i])``.
-
-    ``reader`` maps a path to an RGB PIL image; ``transform`` maps that to a float32 (C, H, W)
-    tensor; labels are int64 (N,), items' labels 0-d int64 tensors.
-    """
-
-    def __init__(
-        self,
-        reader: Callable[[str], Image.Image],
-        paths: list[str],
-        labels: torch.Tensor,
-        transform: Callable[[Image.Image], torch.Tensor],
-    ) -> None:
-        if labels.dtype != torch.int64:
-            raise TypeError(f"labels must be int64, got {labels.dtype}")
-        if labels.shape != (len(paths),):
-            raise ValueError(f"labels must have shape ({len(paths)},), got {tuple(labels.shape)}")
-        self.reader = reader
-        self.paths = paths
-        self.labels = labels
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.reader(self.paths[index])), self.labels[index]
 
 
 def _is_image(parts: list[str]) -> bool:

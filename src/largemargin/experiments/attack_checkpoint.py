@@ -31,7 +31,7 @@ from largemargin.attacks.robustness import DEFAULT_ATTACKS
 from largemargin.data import DataConfig, build_datasets
 from largemargin.files import write_atomic
 from largemargin.torch_utils import pick_device
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 
 
 @dataclass

@@ -39,7 +39,7 @@ from largemargin.experiments.grid import slug
 from largemargin.files import write_csv
 from largemargin.models import default_margin_layers
 from largemargin.torch_utils import pick_device
-from largemargin.training.evaluate import load_checkpoint
+from largemargin.training.checkpoint_eval import load_checkpoint
 
 
 @dataclass

@@ -9,8 +9,8 @@ RNG states as plain values and the run's config as a plain dict, and Lightning's
 optimiser and schedule states are dicts of numbers, strings and tensors.
 
 Every checkpoint the project reads goes through ``read_checkpoint``: evaluation, attacks,
-margins (``evaluate.load_checkpoint``) and ``train --resume`` (``run.py`` checks the file with it
-before Lightning loads it).
+margins (``checkpoint_eval.load_checkpoint``) and ``train --resume`` (``run.py`` checks the file
+with it before Lightning loads it).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Literal
 
 from largemargin.core.options import MarginOptions
 from largemargin.data import DataConfig
+from largemargin.errors import bad_value as _fail
 
 LOSSES = ("cross_entropy", "hinge", "large_margin")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
@@ -24,10 +25,6 @@ SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
 
 TRACKERS = {"mlflow": "pip install 'largemargin[track]'", "wandb": "pip install wandb"}
 """The experiment trackers (``training.tracking``) and how to install each one's package."""
-
-
-def _fail(argument: str, value: object, expected: str) -> ValueError:
-    return ValueError(f"{argument}={value!r}: expected {expected}")
 
 
 def check_tracker(tracker: str | None) -> None:

@@ -104,12 +104,18 @@ def prepare(cfg: RunConfig):
     validate(cfg)
     bundle = build_datasets(cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # seeds the model's initialisation
-    model = build_model(
-        cfg.model.name,
-        num_classes=bundle.num_classes,
-        in_channels=bundle.input_shape[0],
-        **cfg.model.kwargs,
-    )
+    try:
+        model = build_model(
+            cfg.model.name,
+            num_classes=bundle.num_classes,
+            in_channels=bundle.input_shape[0],
+            **cfg.model.kwargs,
+        )
+    except TypeError as error:  # kwargs the constructor does not take, a factory's non-Module
+        raise ValueError(
+            f"model.kwargs={cfg.model.kwargs!r}: cannot build model {cfg.model.name!r} with "
+            f"them ({error})"
+        ) from error
     layers = check_layer_names(
         model, cfg.model.margin_layers or default_margin_layers(cfg.model.name)
     )

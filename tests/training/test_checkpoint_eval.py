@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-import largemargin.training.evaluate as evaluate_module
+import largemargin.training.checkpoint_eval as checkpoint_eval
 from largemargin.data import DataConfig, build_datasets
 from largemargin.training import LossConfig, ModelConfig, RunConfig
 from tests.analysis.linear import closed_form
+from tests.data.conftest import write_fake_mnist
 
 
 def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch):
@@ -26,8 +27,8 @@ def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch
         model=ModelConfig(margin_layers=["input"]),
         loss=LossConfig(norm=2, score="prob", norm_scale="dim"),
     )
-    monkeypatch.setattr(evaluate_module, "load_checkpoint", lambda path, **_: (model, cfg))
-    report = evaluate_module.evaluate("unused.ckpt", batch_size=700)
+    monkeypatch.setattr(checkpoint_eval, "load_checkpoint", lambda path, **_: (model, cfg))
+    report = checkpoint_eval.evaluate("unused.ckpt", batch_size=700)
     test = build_datasets(DataConfig()).test
     x = torch.stack([test[i][0] for i in range(len(test))]).flatten(1).double()
     y = torch.tensor([int(test[i][1]) for i in range(len(test))])
@@ -43,3 +44,28 @@ def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch
         float(exact.median()), rel=1e-4, abs=1e-6
     )
     assert abs(report["mean_logit_margin"]["input"]) < 100  # pixels, not 1e5-ish
+
+
+def _counting_loader(model, cfg, calls):
+    def load(path, **_):
+        calls.append(path)
+        return model, cfg
+
+    return load
+
+
+def test_data_dir_moves_the_runs_own_dataset_and_the_checkpoint_is_read_once(monkeypatch, tmp_path):
+    write_fake_mnist(tmp_path / "moved", n_train=20, n_test=10)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
+    cfg = RunConfig(
+        data=DataConfig("mnist", data_dir=str(tmp_path / "gone")),
+        model=ModelConfig(margin_layers=["input"]),
+    )
+    calls = []
+    monkeypatch.setattr(checkpoint_eval, "load_checkpoint", _counting_loader(model, cfg, calls))
+    report = checkpoint_eval.evaluate("a.ckpt", data_dir=str(tmp_path / "moved"), device="cpu")
+    assert calls == ["a.ckpt"]
+    assert (report["dataset"], report["examples"]) == ("mnist", 10)
+    with pytest.raises(ValueError, match=r"data_dir='d': expected None when data is given"):
+        checkpoint_eval.evaluate("a.ckpt", data=DataConfig(), data_dir="d")
+    assert calls == ["a.ckpt"]  # refused before reading the checkpoint

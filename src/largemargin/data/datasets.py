@@ -1,10 +1,15 @@
-"""An in-memory image dataset with optional per-item augmentation."""
+"""The dataset classes ``build_datasets`` returns: tensors in memory, or image files decoded.
+
+Both yield ``(image float32 (C, H, W), label int64 0-d)`` items, so a standard DataLoader
+collates batches (B, C, H, W) and (B,), with any sampler (Lightning's DistributedSampler too).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 
@@ -43,3 +48,33 @@ class TensorImageDataset(Dataset):
         if self.augment is not None:
             image = self.augment(image)
         return image, self.labels[index]
+
+
+class ImageFileDataset(Dataset):
+    """Image files decoded on access: item ``i`` is ``(transform(image), labels[i])``.
+
+    ``reader`` maps a path to an RGB PIL image; ``transform`` maps that to a float32 (C, H, W)
+    tensor; labels are int64 (N,), items' labels 0-d int64 tensors.
+    """
+
+    def __init__(
+        self,
+        reader: Callable[[str], Image.Image],
+        paths: list[str],
+        labels: torch.Tensor,
+        transform: Callable[[Image.Image], torch.Tensor],
+    ) -> None:
+        if labels.dtype != torch.int64:
+            raise TypeError(f"labels must be int64, got {labels.dtype}")
+        if labels.shape != (len(paths),):
+            raise ValueError(f"labels must have shape ({len(paths)},), got {tuple(labels.shape)}")
+        self.reader = reader
+        self.paths = paths
+        self.labels = labels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.reader(self.paths[index])), self.labels[index]

@@ -64,12 +64,17 @@ def evaluate(
     checkpoint: str | Path,
     *,
     data: DataConfig | None = None,
+    data_dir: str | None = None,
     batch_size: int = 1000,
     device: str | None = None,
     trust_model_code: bool = False,
 ) -> dict:
     """Test accuracy and logit margins per margin layer of ``checkpoint`` on ``data``'s test
-    split (default: the run's own data config), in eval mode.
+    split, in eval mode. The checkpoint is read once.
+
+    ``data`` None is the run's own data config with downloads off, its files looked for in
+    ``data_dir`` when that is given (the run's dataset on another machine) and else where the
+    run read them; ``data_dir`` must be None when ``data`` is given (set ``data.data_dir``).
 
     ``mean_logit_margin`` and ``median_logit_margin`` map each margin layer to the mean and
     median over the test examples of ``objective.logit_margins``: the signed first-order
@@ -81,9 +86,16 @@ def evaluate(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
+    if data is not None and data_dir is not None:
+        raise ValueError(
+            f"data_dir={data_dir!r}: expected None when data is given (set data.data_dir)"
+        )
     device = pick_device(device)
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
-    data = data if data is not None else replace(cfg.data, download=False)
+    if data is None:
+        data = replace(cfg.data, download=False)
+        if data_dir is not None:
+            data = replace(data, data_dir=data_dir)
     bundle = build_datasets(data)
     model = model.to(device)
     layers = list(cfg.model.margin_layers or default_margin_layers(cfg.model.name))
