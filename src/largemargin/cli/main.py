@@ -202,18 +202,14 @@ def _run(parser: ArgumentParser, args) -> int:
         print(headline, report.to_markdown(), sep="\n\n", end="")
         print(f"written: {out} (robustness.md, robustness.csv, robustness.json, robustness.png)")
     elif command == "margins":
-        from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
+        from largemargin.experiments.margins_checkpoint import (
+            MarginsConfig,
+            measure_margins,
+            summary_table,
+        )
 
         summary, out = measure_margins(MarginsConfig(**vars(sub)))
-        print(
-            "| model | measure | examples | misclassified | not found | 10th percentile | "
-            "median |\n| --- | --- | --- | --- | --- | --- | --- |"
-        )
-        for r in summary:
-            print(
-                f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
-                f"{r['not_found']:.1%} | {r['p10']:.4g} | {r['median']:.4g} |"
-            )
+        print(summary_table(summary))
         print(
             "Percentile and median over the margins found; not found: the true-margin search "
             "failed (not a large margin)."
