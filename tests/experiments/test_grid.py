@@ -12,6 +12,7 @@ import yaml
 
 from largemargin.experiments.grid import (
     LOSSES,
+    MNIST_MARGIN_LAYERS,
     Cell,
     Outcome,
     accuracy_table,
@@ -181,3 +182,41 @@ def test_plot_and_grid_record(tmp_path):
     assert loaded["runs"]["margin l2-1"]["seed"] == 1
     assert loaded["runs"]["margin l2-0"]["loss"]["norm"] == 2
 
+
+
+def test_mnist_run_takes_a_loss_config_and_the_bundled_subset():
+    loss = LOSSES["margin l2"]
+    cfg = mnist_run(
+        dataset="mnist-subset",
+        loss=loss,
+        seed=1,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        run_dir=Path("/tmp/runs"),
+        name="demo",
+        train_subset=100,
+        eval_margins=True,
+    )
+    validate(cfg)
+    assert cfg.loss == loss and cfg.loss is not loss
+    assert (cfg.data.name, cfg.data.data_dir, cfg.data.train_subset) == ("mnist-subset", None, 100)
+    assert cfg.optim.lr == 1e-3 and cfg.trainer.eval_margins
+    assert cfg.model.margin_layers == list(MNIST_MARGIN_LAYERS) == ["input", "block1", "block2"]
+    with pytest.raises(ValueError, match="dataset='cifar10': expected 'mnist' or 'mnist-subset'"):
+        _config(dataset="cifar10")
+
+
+def test_cells_without_a_setting_give_one_row_and_no_setting_column(tmp_path):
+    outcomes = [
+        Outcome(Cell(loss, 0, _config()), accuracy, 1.0, Path(f"/runs/{loss}"))
+        for loss, accuracy in [("cross-entropy", 0.5), ("margin l2", 0.75)]
+    ]
+    table = accuracy_table(outcomes, "model", lambda _: "resnet").splitlines()
+    assert table[0] == "| model | cross-entropy | margin l2 |"
+    assert table[2:] == ["| resnet | 50.00 | **75.00** |"]
+    rows = list(csv.DictReader(write_outcomes_csv(outcomes, tmp_path / "r.csv").open()))
+    assert list(rows[0])[:3] == ["loss", "seed", "test_accuracy"]
+    with pytest.raises(ValueError, match="setting_name='size': expected a column name exactly"):
+        write_outcomes_csv(outcomes, tmp_path / "s.csv", setting_name="size")
+    assert not (tmp_path / "s.csv").exists()
