@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from largemargin import files
 from largemargin.attacks import accuracy_under_attack, plot_accuracy_vs_eps, write_csv
-from largemargin.attacks import report as report_module
 
 EPSILONS = {"inf": [0.0, 0.02, 0.05, 0.1, 0.3], "2": [0.0, 0.1, 0.2, 0.4, 1.2]}
 
@@ -111,7 +111,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def failing_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_module.os, "fsync", failing_fsync)
+    monkeypatch.setattr(files.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         write(target)
 

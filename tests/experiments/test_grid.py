@@ -1,4 +1,4 @@
-"""The grid machinery: run configs, spreads, the accuracy table, its CSV and plot."""
+"""The grid machinery: run configs, the accuracy and cost tables, the CSV and plot."""
 
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ import yaml
 
 from largemargin.experiments.grid import (
     LOSSES,
+    MNIST_MARGIN_LAYERS,
     Cell,
     Outcome,
     accuracy_table,
     cost_table,
-    format_spread,
-    mean_sd,
     mnist_run,
     plot_accuracy_grid,
-    slug,
     write_grid_record,
     write_outcomes_csv,
 )
@@ -52,7 +50,7 @@ def _outcomes(
     for setting, row in table.items():
         for loss, accuracies in row.items():
             for seed, accuracy in enumerate(accuracies):
-                cell = Cell(setting, loss, seed, _config(seed=seed))
+                cell = Cell(loss, seed, _config(seed=seed), setting)
                 out.append(
                     Outcome(
                         cell,
@@ -100,14 +98,6 @@ def test_noise_robust_variants_change_only_what_their_label_says():
 def test_mnist_run_rejects_an_unknown_loss():
     with pytest.raises(ValueError, match="loss='softmax': expected one of"):
         _config("softmax")
-
-
-def test_mean_and_sample_sd():
-    mean, sd = mean_sd([0.9, 0.8, 1.0])
-    assert mean == pytest.approx(0.9) and sd == pytest.approx(0.1)
-    assert math.isnan(mean_sd([0.5])[1])
-    assert format_spread([0.9, 0.8, 1.0], 100, 1) == "90.0 ± 10.0"
-    assert format_spread([0.25], 100, 2) == "25.00"
 
 
 def test_accuracy_table_rows_columns_and_bold_best():
@@ -169,7 +159,7 @@ def test_outcomes_csv_has_one_line_per_run(tmp_path):
         collapsed={(100, "hinge", 1)},
         step_seconds={"hinge": [0.25, 0.5]},
     )
-    path = write_outcomes_csv(outcomes, "train_size", tmp_path / "r.csv")
+    path = write_outcomes_csv(outcomes, tmp_path / "r.csv", setting_name="train_size")
     rows = list(csv.DictReader(path.open()))
     assert [(r["train_size"], r["loss"], r["seed"], r["test_accuracy"]) for r in rows] == [
         ("100", "hinge", "0", "0.5"),
@@ -193,14 +183,40 @@ def test_plot_and_grid_record(tmp_path):
     assert loaded["runs"]["margin l2-0"]["loss"]["norm"] == 2
 
 
-@pytest.mark.parametrize(
-    ("label", "expected"),
-    [
-        ("margin l-inf", "margin-l-inf"),
-        ("margin l-inf, input+hidden", "margin-l-inf-input-hidden"),
-        ("large_margin", "large_margin"),
-        ("runs/../x y", "runs-..-x-y"),
-    ],
-)
-def test_slug_makes_labels_safe_name_parts(label, expected):
-    assert slug(label) == expected
+
+def test_mnist_run_takes_a_loss_config_and_the_bundled_subset():
+    loss = LOSSES["margin l2"]
+    cfg = mnist_run(
+        dataset="mnist-subset",
+        loss=loss,
+        seed=1,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        run_dir=Path("/tmp/runs"),
+        name="demo",
+        train_subset=100,
+        eval_margins=True,
+    )
+    validate(cfg)
+    assert cfg.loss == loss and cfg.loss is not loss
+    assert (cfg.data.name, cfg.data.data_dir, cfg.data.train_subset) == ("mnist-subset", None, 100)
+    assert cfg.optim.lr == 1e-3 and cfg.trainer.eval_margins
+    assert cfg.model.margin_layers == list(MNIST_MARGIN_LAYERS) == ["input", "block1", "block2"]
+    with pytest.raises(ValueError, match="dataset='cifar10': expected 'mnist' or 'mnist-subset'"):
+        _config(dataset="cifar10")
+
+
+def test_cells_without_a_setting_give_one_row_and_no_setting_column(tmp_path):
+    outcomes = [
+        Outcome(Cell(loss, 0, _config()), accuracy, 1.0, Path(f"/runs/{loss}"))
+        for loss, accuracy in [("cross-entropy", 0.5), ("margin l2", 0.75)]
+    ]
+    table = accuracy_table(outcomes, "model", lambda _: "resnet").splitlines()
+    assert table[0] == "| model | cross-entropy | margin l2 |"
+    assert table[2:] == ["| resnet | 50.00 | **75.00** |"]
+    rows = list(csv.DictReader(write_outcomes_csv(outcomes, tmp_path / "r.csv").open()))
+    assert list(rows[0])[:3] == ["loss", "seed", "test_accuracy"]
+    with pytest.raises(ValueError, match="setting_name='size': expected a column name exactly"):
+        write_outcomes_csv(outcomes, tmp_path / "s.csv", setting_name="size")
+    assert not (tmp_path / "s.csv").exists()

@@ -64,7 +64,7 @@ def test_run_grid_prints_progress_per_finished_run(clock, monkeypatch, capsys):
         return SimpleNamespace(metrics=metrics, folder=Path(config.name), module=None)
 
     monkeypatch.setattr(grid, "train", fake_train)
-    cells = [grid.Cell(0.0, "cross-entropy", s, RunConfig(name=f"r{s}")) for s in range(3)]
+    cells = [grid.Cell("cross-entropy", s, RunConfig(name=f"r{s}"), 0.0) for s in range(3)]
     outcomes = grid.run_grid(cells)
     assert [o.test_accuracy for o in outcomes] == [0.5] * 3
     lines = capsys.readouterr().out.splitlines()

@@ -19,13 +19,13 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 @pytest.mark.parametrize("name", ["cifar10", "imagenet"])
 def test_full_recipe_is_the_repository_preset(name):
     preset = from_dict(yaml.safe_load((CONFIGS / recipes.PRESETS[name]).read_text()))
-    g = recipes.grid(name, quick=False, data_dir=None)
+    g = recipes.recipe_grid(name, quick=False, data_dir=None)
     assert g.base == preset and not g.smoke
     assert len(g.seeds) >= 1
 
 
 def test_cifar10_quick_reads_an_image_folder_zip_at_32_pixels(cifar_zip):
-    g = recipes.grid("cifar10", quick=True, data_dir=str(cifar_zip))
+    g = recipes.recipe_grid("cifar10", quick=True, data_dir=str(cifar_zip))
     data = g.base.data
     assert (data.name, data.data_dir, data.image_size, data.normalize) == (
         "folder",
@@ -40,7 +40,7 @@ def test_cifar10_quick_reads_an_image_folder_zip_at_32_pixels(cifar_zip):
 
 
 def test_cifar10_batches_folder_keeps_the_in_memory_dataset(tmp_path):
-    g = recipes.grid("cifar10", quick=False, data_dir=str(tmp_path))
+    g = recipes.recipe_grid("cifar10", quick=False, data_dir=str(tmp_path))
     assert g.base.data.name == "cifar10" and g.base.data.data_dir == str(tmp_path)
 
 
@@ -57,7 +57,7 @@ def test_flat_sample_is_laid_out_as_an_image_folder(tmp_path, imagenet_dir):
 
 
 def test_full_imagenet_run_refuses_the_flat_sample(tmp_path, imagenet_dir):
-    g = recipes.grid("imagenet", quick=False, data_dir=str(imagenet_dir))
+    g = recipes.recipe_grid("imagenet", quick=False, data_dir=str(imagenet_dir))
     with pytest.raises(ValueError, match="a flat folder of sample images is for --quick only"):
         recipes.run(g, tmp_path)
     assert not (tmp_path / "runs").exists()
@@ -65,7 +65,7 @@ def test_full_imagenet_run_refuses_the_flat_sample(tmp_path, imagenet_dir):
 
 @pytest.mark.slow
 def test_imagenet_smoke_run_end_to_end(tmp_path, imagenet_dir):
-    g = recipes.grid("imagenet", quick=True, data_dir=str(imagenet_dir))
+    g = recipes.recipe_grid("imagenet", quick=True, data_dir=str(imagenet_dir))
     assert g.base.model.margin_layers == ["layer1", "layer2", "layer3"]
     assert g.base.loss.top_k == 3
     g = replace(

@@ -5,17 +5,21 @@ All attacks take a batch ``x`` (N, ...) in [clip_min, clip_max], labels ``y`` (N
 radius ``eps`` in input units, in the l-inf (``norm="inf"``) or l2 (``norm=2``) norm, and
 return adversarial inputs shaped like ``x``. Gradient attacks ascend ``loss="ce"`` (the
 cross-entropy), ``"margin"`` (Carlini-Wagner) or ``"dlr"`` (AutoAttack's). ``pixel_space``
-wraps a model trained on normalised inputs so that eps is in pixel units.
+wraps a model trained on normalised inputs so that eps is in pixel units. ``write_csv`` and
+``plot_accuracy_vs_eps`` write rows of accuracy under attack (from ``largemargin.files`` and
+``largemargin.report``).
 """
 
 from __future__ import annotations
+
+from largemargin.files import write_csv
+from largemargin.report import plot_accuracy_vs_eps
 
 from .accuracy import ATTACKS, accuracy_under_attack
 from .autoattack import autoattack
 from .gradient_sign import fgsm, iterative_fgsm
 from .pgd import pgd
 from .pixel_space import Normalize, pixel_space, to_pixels
-from .report import plot_accuracy_vs_eps, write_csv
 from .robustness import RobustnessReport, evaluate_robustness
 from .square import square
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from largemargin.report import markdown_table
 from largemargin.torch_utils import eval_mode
 
 from ._model import loss_gradient
@@ -117,20 +118,18 @@ class RobustnessReport:
         "gradient masking suspected: <failed checks>"."""
         attacks = list(dict.fromkeys(r["attack"] for r in self.rows))
         cell = {(r["attack"], r["eps"]): r["accuracy"] for r in self.rows}
+        rows = []
+        for w in self.worst:
+            values = [
+                f"{cell[(a, w['eps'])]:.1%}" if (a, w["eps"]) in cell else "-" for a in attacks
+            ]
+            rows.append([f"{w['eps']:g}", *values, f"{w['accuracy']:.1%}"])
         lines = [
             f"Accuracy under l-{self.norm} attacks on {self.n} examples (clean accuracy "
             f"{self.clean_accuracy:.1%}); worst case: per example over all attacks run "
             f"({', '.join(attacks)}).",
             "",
-            "| eps | " + " | ".join(attacks) + " | worst case |",
-            "| --- |" + " --- |" * (len(attacks) + 1),
-        ]
-        for w in self.worst:
-            values = [
-                f"{cell[(a, w['eps'])]:.1%}" if (a, w["eps"]) in cell else "-" for a in attacks
-            ]
-            lines.append(f"| {w['eps']:g} | " + " | ".join(values) + f" | {w['accuracy']:.1%} |")
-        lines += [
+            markdown_table(["eps", *attacks, "worst case"], rows),
             "",
             "Correctly classified examples with an exactly zero cross-entropy input gradient: "
             f"{self.zero_gradient_share:.1%}.",

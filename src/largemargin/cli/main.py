@@ -179,18 +179,14 @@ def _attack(sub: Namespace) -> None:
 
 
 def _margins(sub: Namespace) -> None:
-    from largemargin.experiments.margins_checkpoint import MarginsConfig, measure_margins
+    from largemargin.experiments.margins_checkpoint import (
+        MarginsConfig,
+        measure_margins,
+        summary_table,
+    )
 
     summary, out = measure_margins(MarginsConfig(**vars(sub)))
-    print(
-        "| model | measure | examples | misclassified | not found | 10th percentile | "
-        "median |\n| --- | --- | --- | --- | --- | --- | --- |"
-    )
-    for r in summary:
-        print(
-            f"| {r['model']} | {r['measure']} | {r['examples']} | {r['misclassified']:.1%} | "
-            f"{r['not_found']:.1%} | {r['p10']:.4g} | {r['median']:.4g} |"
-        )
+    print(summary_table(summary))
     print(
         "Percentile and median over the margins found; not found: the true-margin search "
         "failed (not a large margin)."

@@ -20,12 +20,10 @@ l2 and l-inf, on the first ``margin_examples`` test images.
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from torch.utils.data import DataLoader
 
 from largemargin.analysis import input_margin_agreement, plot_margin_agreement, plot_margin_cdfs
@@ -36,18 +34,16 @@ from largemargin.experiments.grid import (
     BASELINE,
     MNIST_MARGIN_LAYERS,
     Cell,
-    format_spread,
-    mean_sd,
     mnist_run,
     run_grid,
-    slug,
     write_grid_record,
     write_outcomes_csv,
 )
-from largemargin.files import save_figure, write_csv
+from largemargin.files import write_csv
+from largemargin.report import format_spread, markdown_table, plot_accuracy_vs_eps, slug
 
 #: model label -> (loss label of ``grid.LOSSES``, margin layers). All margins are l-inf.
-MODELS: dict[str, tuple[str, list[str]]] = {
+MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cross-entropy": ("cross-entropy", MNIST_MARGIN_LAYERS),
     "reference (softmax, first-order)": ("margin l-inf", MNIST_MARGIN_LAYERS),
     "softmax, second-order": ("margin l-inf, second-order", MNIST_MARGIN_LAYERS),
@@ -61,7 +57,7 @@ MODELS: dict[str, tuple[str, list[str]]] = {
         "margin l-inf, logit, second-order, gamma 10",
         MNIST_MARGIN_LAYERS,
     ),
-    "logit, second-order, input only": ("margin l-inf, logit, second-order", ["input"]),
+    "logit, second-order, input only": ("margin l-inf, logit, second-order", ("input",)),
 }
 #: standard AutoAttack is the optional extra largemargin[robust]; without it the grid says so.
 HAS_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
@@ -138,8 +134,8 @@ def _check(grid: AdversarialGrid) -> None:
 
 
 def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
-    """One run per model and seed, the baseline first (the transfer attacks need it).
-    ``Cell.setting`` is unused (0)."""
+    """One run per model and seed, the baseline first (the transfer attacks need it); the
+    cells vary no setting."""
     _check(grid)
     out = []
     for label in [BASELINE, *(m for m in grid.models if m != BASELINE)]:
@@ -156,7 +152,7 @@ def cells(grid: AdversarialGrid, data_dir: str | None, run_dir: Path) -> list[Ce
                 train_subset=grid.train_size,
                 margin_layers=layers,
             )
-            out.append(Cell(0, label, seed, config))
+            out.append(Cell(label, seed, config))
     return out
 
 
@@ -248,12 +244,12 @@ def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]
     return rows
 
 
-def _values(rows: list[dict], model: str, attack: str, eps: float) -> list[float]:
-    return [
-        r["accuracy"]
-        for r in rows
-        if r["model"] == model and r["attack"] == attack and math.isclose(r["eps"], eps)
-    ]
+def _accuracies(rows: list[dict]) -> dict[tuple[str, str, float], list[float]]:
+    """The accuracies of ``rows`` (one per seed) by model, attack and eps."""
+    found: dict[tuple[str, str, float], list[float]] = {}
+    for r in rows:
+        found.setdefault((r["model"], r["attack"], r["eps"]), []).append(r["accuracy"])
+    return found
 
 
 def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> str:
@@ -273,88 +269,82 @@ def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> st
 
 def _headline_table(m: _Measurements, rows: list[dict]) -> str:
     g = m.grid
-    aa = [f"AutoAttack {eps:g}" for eps in g.epsilons]
+    accuracy = _accuracies(rows + m.autoattack_rows)
     header = (
         ["model", "clean"]
         + [f"worst case {eps:g}" for eps in g.epsilons]
-        + aa
+        + [f"AutoAttack {eps:g}" for eps in g.epsilons]
         + ["median true l-inf margin", "gradient masking"]
     )
-    lines = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
     agreement = {(a["model"], a["norm"]): a for a in m.agreement}
+    table = []
     for model in g.models:
-        cells = [model, format_spread(_values(rows, model, "clean", 0.0), 100, 1)]
+        cells = [model, format_spread(accuracy[model, "clean", 0.0], 100, 1)]
+        cells += [format_spread(accuracy[model, "worst case", eps], 100, 1) for eps in g.epsilons]
         cells += [
-            format_spread(_values(rows, model, "worst case", eps), 100, 1) for eps in g.epsilons
+            format_spread(accuracy.get((model, "autoattack", eps), []), 100, 1, missing="not run")
+            for eps in g.epsilons
         ]
-        for eps in g.epsilons:
-            values = _values(m.autoattack_rows, model, "autoattack", eps)
-            cells.append(format_spread(values, 100, 1) if values else "not run")
         linf = agreement.get((model, "l-inf"))
         cells.append(f"{linf['median_true']:.3f}" if linf else "")
         cells.append(_masking(m.reports, model))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.append(cells)
+    return markdown_table(header, table)
 
 
 def _attack_table(rows: list[dict], models: list[str], eps: float) -> str:
     attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "clean"))
-    lines = [
-        "| model | " + " | ".join(attacks) + " |",
-        "| --- " * (len(attacks) + 1) + "|",
-    ]
-    for model in models:
-        cells = []
-        for attack in attacks:
-            values = _values(rows, model, attack, eps)
-            cells.append(format_spread(values, 100, 1) if values else "")
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    accuracy = _accuracies(rows)
+    return markdown_table(
+        ["model", *attacks],
+        [
+            [model]
+            + [format_spread(accuracy.get((model, a, eps), []), 100, 1) for a in attacks]
+            for model in models
+        ],
+    )
 
 
 def _checks_table(reports: dict[tuple[str, int], RobustnessReport]) -> str:
-    lines = ["| model | seed | check | result | numbers |", "| --- | --- | --- | --- | --- |"]
-    for (model, seed), report in reports.items():
-        for check in report.checks:
-            verdict = "pass" if check["passed"] else "**FAIL**"
-            lines.append(f"| {model} | {seed} | {check['check']} | {verdict} | {check['detail']} |")
-    return "\n".join(lines)
+    return markdown_table(
+        ["model", "seed", "check", "result", "numbers"],
+        [
+            [model, seed, c["check"], "pass" if c["passed"] else "**FAIL**", c["detail"]]
+            for (model, seed), report in reports.items()
+            for c in report.checks
+        ],
+    )
 
 
 def _agreement_table(agreement: list[dict]) -> str:
-    lines = [
-        "| model | norm | Spearman rank correlation | median first-order / true | within 2x | "
-        "median true margin | median first-order margin | not found | examples compared |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    header = [
+        "model",
+        "norm",
+        "Spearman rank correlation",
+        "median first-order / true",
+        "within 2x",
+        "median true margin",
+        "median first-order margin",
+        "not found",
+        "examples compared",
     ]
-    for a in agreement:
-        lines.append(
-            f"| {a['model']} | {a['norm']} | {a['spearman']:.2f} | {a['median_ratio']:.2f} | "
-            f"{a['within_2x']:.0%} | {a['median_true']:.3f} | {a['median_first_order']:.3f} | "
-            f"{a.get('not_found', 0)} | {a['count']} |"
-        )
-    return "\n".join(lines)
-
-
-def _plot_worst_case(rows: list[dict], models: list[str], epsilons: list[float], path: Path):
-    """Worst-case accuracy (%) over the suite against eps, one line per model, ± sd bars."""
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
-    ax = fig.subplots()
-    xs = [0.0, *epsilons]
-    for model in models:
-        stats = [mean_sd(_values(rows, model, "clean", 0.0))] + [
-            mean_sd(_values(rows, model, "worst case", eps)) for eps in epsilons
-        ]
-        means = [100 * mean for mean, _ in stats]
-        sds = [0.0 if math.isnan(sd) else 100 * sd for _, sd in stats]
-        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=model)
-    ax.set_title("worst case over FGSM, PGD (CE, margin), Square, transfer; l-inf")
-    ax.set_xlabel("eps (pixels, [0, 1] scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 101)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small")
-    return save_figure(fig, path)
+    return markdown_table(
+        header,
+        [
+            [
+                a["model"],
+                a["norm"],
+                f"{a['spearman']:.2f}",
+                f"{a['median_ratio']:.2f}",
+                f"{a['within_2x']:.0%}",
+                f"{a['median_true']:.3f}",
+                f"{a['median_first_order']:.3f}",
+                a.get("not_found", 0),
+                a["count"],
+            ]
+            for a in agreement
+        ],
+    )
 
 
 def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
@@ -366,7 +356,7 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
     x, y = next(iter(DataLoader(test, batch_size=n)))
     measure = _Measurements(grid, x, y, folder)
     outcomes = run_grid(todo, on_trained=measure)
-    write_outcomes_csv(outcomes, "unused", folder / "results.csv")
+    write_outcomes_csv(outcomes, folder / "results.csv")
     rows = _attack_rows(measure.reports)
     write_csv(rows + measure.autoattack_rows, folder / "attacks.csv")
     checks = [
@@ -375,7 +365,18 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
         for check in report.checks
     ]
     write_csv(checks, folder / "checks.csv")
-    _plot_worst_case(rows, grid.models, grid.epsilons, folder / "accuracy_vs_eps.png")
+    plotted = [
+        r
+        for r in rows
+        if r["attack"] == "clean" or (r["attack"] == "worst case" and r["eps"] in grid.epsilons)
+    ]
+    plot_accuracy_vs_eps(
+        {model: [r for r in plotted if r["model"] == model] for model in grid.models},
+        folder / "accuracy_vs_eps.png",
+        title="worst case over FGSM, PGD (CE, margin), Square, transfer; l-inf",
+        xlabel="eps (pixels, [0, 1] scale)",
+        ylabel="test accuracy (%)",
+    )
     plot_margin_cdfs(measure.margins, folder / "true_margins.png")
     write_csv(measure.agreement, folder / "agreement.csv")
     size = "all 60000" if grid.train_size is None else str(grid.train_size)

@@ -19,17 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from largemargin.attacks import (
-    RobustnessReport,
-    evaluate_robustness,
-    pixel_space,
-    plot_accuracy_vs_eps,
-    to_pixels,
-    write_csv,
-)
+from largemargin.attacks import RobustnessReport, evaluate_robustness, pixel_space, to_pixels
 from largemargin.attacks.robustness import DEFAULT_ATTACKS
 from largemargin.data import DataConfig, build_datasets
-from largemargin.files import write_atomic
+from largemargin.files import write_atomic, write_csv
+from largemargin.report import plot_accuracy_vs_eps
 from largemargin.torch_utils import pick_device
 from largemargin.training.checkpoint_eval import load_checkpoint
 

@@ -25,19 +25,12 @@ from torch.utils.data import DataLoader
 
 from largemargin.analysis import first_order_margins, plot_margin_cdfs
 from largemargin.data import DataConfig, build_datasets
-from largemargin.experiments.grid import format_spread
+from largemargin.experiments.grid import mnist_run
 from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_atomic
-from largemargin.training.config import (
-    LossConfig,
-    ModelConfig,
-    OptimConfig,
-    RunConfig,
-    TrainerConfig,
-)
+from largemargin.report import format_spread, markdown_table
+from largemargin.training.config import LossConfig
 from largemargin.training.run import train
-
-LAYERS = ["input", "block1", "block2"]
 
 
 @dataclass
@@ -60,25 +53,6 @@ class DemoConfig:
     batch_size: int = 64
     lr: float = 2e-3
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-
-
-def _run_config(cfg: DemoConfig, kind: str, seed: int, folder: Path) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(name="mnist-subset", train_subset=cfg.train_size, seed=seed),
-        model=ModelConfig(name="mnist_reference", margin_layers=LAYERS),
-        loss=LossConfig(kind=kind),
-        optim=OptimConfig(name="adam", lr=cfg.lr, eps=1e-8, schedule="onecycle"),
-        trainer=TrainerConfig(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            check_val_every_n_epoch=cfg.epochs + 1,
-            log_margin_every_n_steps=0,
-            progress_bar=False,
-        ),
-        seed=seed,
-        run_dir=str(folder),
-        name=f"{kind}-seed{seed}",
-    )
 
 
 def _check(cfg: DemoConfig) -> None:
@@ -119,7 +93,20 @@ def run_demo(cfg: DemoConfig) -> dict:
             "run_folder": [],
         }
         for seed in cfg.seeds:
-            run = train(_run_config(cfg, kind, seed, folder))
+            run = train(
+                mnist_run(
+                    dataset="mnist-subset",
+                    loss=LossConfig(kind=kind),
+                    seed=seed,
+                    epochs=cfg.epochs,
+                    batch_size=cfg.batch_size,
+                    lr=cfg.lr,
+                    run_dir=folder,
+                    name=f"{kind}-seed{seed}",
+                    train_subset=cfg.train_size,
+                    eval_margins=True,
+                )
+            )
             print(f"{progress.finished()} | {run.folder.name} trained", flush=True)
             m = first_order_margins(
                 run.module.model,
@@ -153,17 +140,19 @@ def run_demo(cfg: DemoConfig) -> dict:
 
 def _table(cfg: DemoConfig, results: dict[str, dict]) -> str:
     n = len(cfg.seeds)
-    lines = [
+    table = markdown_table(
+        ["loss", "test accuracy (%)", "median l-inf input margin (pixels)", "training time (s)"],
+        [
+            [
+                kind.replace("_", " "),
+                format_spread(r["test_accuracy"], 100, 2),
+                format_spread(r["median_input_margin_linf"], 1, 4),
+                f"{sum(r['train_seconds']) / n:.0f} per run",
+            ]
+            for kind, r in results.items()
+        ],
+    )
+    return (
         f"MNIST (bundled subset), {cfg.train_size} training images, {cfg.epochs} epochs, "
-        f"3000 test images; mean ± sd over {n} seed(s) {cfg.seeds}",
-        "",
-        "| loss | test accuracy (%) | median l-inf input margin (pixels) | training time (s) |",
-        "| --- | --- | --- | --- |",
-    ]
-    for kind, r in results.items():
-        lines.append(
-            f"| {kind.replace('_', ' ')} | {format_spread(r['test_accuracy'], 100, 2)} | "
-            f"{format_spread(r['median_input_margin_linf'], 1, 4)} | "
-            f"{sum(r['train_seconds']) / n:.0f} per run |"
-        )
-    return "\n".join(lines)
+        f"3000 test images; mean ± sd over {n} seed(s) {cfg.seeds}\n\n{table}"
+    )

@@ -12,7 +12,6 @@ accuracy against the setting with ± sd error bars.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,11 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from matplotlib.figure import Figure
 
 from largemargin.data import DataConfig
 from largemargin.experiments.progress import RunProgress, format_duration
-from largemargin.files import save_figure, write_atomic, write_csv
+from largemargin.files import write_atomic, write_csv
+from largemargin.models import default_margin_layers
+from largemargin.report import (
+    format_spread,
+    markdown_table,
+    mean_sd,
+    plot_accuracy_vs_setting,
+    slug,
+)
 from largemargin.training.config import (
     LossConfig,
     ModelConfig,
@@ -35,7 +41,9 @@ from largemargin.training.config import (
 )
 from largemargin.training.run import train
 
-MNIST_MARGIN_LAYERS = ["input", "block1", "block2"]
+MNIST_MARGIN_LAYERS = tuple(default_margin_layers("mnist_reference"))
+"""The paper's MNIST network's margin layers (the input and both conv blocks), as the reference
+recipe."""
 
 # The losses the paper compares. The margin losses are the reference MNIST recipe's (gamma 10000,
 # alpha 4, top-k 1, eps 1e-6, element-count weights, softmax scores, margin loss alone) with the
@@ -81,13 +89,14 @@ COLLAPSE_MARK = "†"
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of a grid: the varied ``setting``'s value, the ``loss`` label, the ``seed`` and
-    the complete run config."""
+    """One run of a grid: the ``loss`` label, the ``seed``, the complete run config and the
+    value of the grid's varied setting (None for a grid that varies none beyond loss and
+    seed)."""
 
-    setting: float
     loss: str
     seed: int
     config: RunConfig
+    setting: float | None = None
 
 
 @dataclass
@@ -107,38 +116,47 @@ class Outcome:
 
 def mnist_run(
     *,
-    data_dir: str | None,
-    loss: str,
+    loss: str | LossConfig,
     seed: int,
     epochs: int,
     batch_size: int,
     run_dir: Path,
     name: str,
+    data_dir: str | None = None,
+    dataset: str = "mnist",
     train_subset: int | float | None = None,
     label_noise: float = 0.0,
     margin_layers: Sequence[str] = MNIST_MARGIN_LAYERS,
     max_steps: int = -1,
+    lr: float = OptimConfig.lr,
+    eval_margins: bool = False,
 ) -> RunConfig:
-    """The run config of one MNIST cell: the paper's MNIST network, the loss ``LOSSES[loss]``
-    (margin on ``margin_layers``), Adam with a one-cycle schedule (configs/mnist-15min.yaml's
-    optimiser) over the run's length, no validation pass, no test margins, a checkpoint at the
-    end only. The run stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no
-    step limit), whichever comes first. ``train_subset`` and ``label_noise`` are
-    ``DataConfig``'s protocols, seeded by ``seed``; ``data_dir`` holds MNIST's four .gz files
-    (None: the default data root, downloading when absent)."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r}: expected one of {list(LOSSES)}")
+    """The run config of one MNIST run, a grid's cell or the demo's: the paper's MNIST network,
+    the loss ``loss`` (a label of ``LOSSES``, or a config; a copy either way) with its margin
+    on ``margin_layers``, Adam with a one-cycle schedule peaking at ``lr``
+    (configs/mnist-15min.yaml's optimiser) over the run's length, no validation pass, test
+    margins only with ``eval_margins``, a checkpoint at the end only. The run stops after
+    ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no step limit), whichever comes
+    first. ``dataset``: "mnist" (the full set; ``data_dir`` holds its four .gz files, None: the
+    default data root, downloading when absent) or "mnist-subset" (the bundled subset, offline).
+    ``train_subset`` and ``label_noise`` are ``DataConfig``'s protocols, seeded by ``seed``."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss={loss!r}: expected one of {list(LOSSES)} or a LossConfig")
+        loss = LOSSES[loss]
+    if dataset not in ("mnist", "mnist-subset"):
+        raise ValueError(f"dataset={dataset!r}: expected 'mnist' or 'mnist-subset'")
     return RunConfig(
         data=DataConfig(
-            name="mnist",
+            name=dataset,
             data_dir=data_dir,
             train_subset=train_subset,
             label_noise=label_noise,
             seed=seed,
         ),
         model=ModelConfig(name="mnist_reference", margin_layers=list(margin_layers)),
-        loss=replace(LOSSES[loss]),
-        optim=OptimConfig(),
+        loss=replace(loss),
+        optim=OptimConfig(lr=lr),
         trainer=TrainerConfig(
             epochs=epochs,
             max_steps=max_steps,
@@ -146,20 +164,13 @@ def mnist_run(
             check_val_every_n_epoch=epochs + 1,
             checkpoint_every_n_epochs=epochs,
             log_margin_every_n_steps=0,
-            eval_margins=False,
+            eval_margins=eval_margins,
             progress_bar=False,
         ),
         seed=seed,
         run_dir=str(run_dir),
         name=name,
     )
-
-
-def slug(label: str) -> str:
-    """``label`` as part of a run or file name: every run of characters other than letters,
-    digits, ``_`` and ``.`` becomes one ``-`` ("margin l-inf, input+hidden" ->
-    "margin-l-inf-input-hidden")."""
-    return re.sub(r"[^\w.]+", "-", label)
 
 
 def mnist_cells(
@@ -178,7 +189,6 @@ def mnist_cells(
     ``mnist_run`` arguments (epochs, max_steps, train_subset, label_noise)."""
     return [
         Cell(
-            setting,
             loss,
             seed,
             mnist_run(
@@ -190,6 +200,7 @@ def mnist_cells(
                 name=f"{prefix(setting)}-{slug(loss)}-seed{seed}",
                 **options(setting),
             ),
+            setting,
         )
         for setting in settings
         for loss in losses
@@ -232,54 +243,40 @@ def run_grid(
     return outcomes
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (NaN for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def format_spread(values: Sequence[float], scale: float = 1.0, digits: int = 2) -> str:
-    """``mean ± sd`` of ``values`` times ``scale``; the mean alone for one value."""
-    mean, sd = mean_sd(values)
-    if math.isnan(sd):
-        return f"{mean * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
-
-
-def _by_setting_and_loss(outcomes: Sequence[Outcome]) -> dict[float, dict[str, list[float]]]:
-    table: dict[float, dict[str, list[float]]] = {}
+def _accuracies(outcomes: Sequence[Outcome]) -> dict[str, dict[float | None, list[float]]]:
+    """Test accuracies by loss, then setting (one per seed), in the order of ``outcomes``."""
+    found: dict[str, dict[float | None, list[float]]] = {}
     for o in outcomes:
-        table.setdefault(o.cell.setting, {}).setdefault(o.cell.loss, []).append(o.test_accuracy)
-    return table
+        found.setdefault(o.cell.loss, {}).setdefault(o.cell.setting, []).append(o.test_accuracy)
+    return found
 
 
 def accuracy_table(
-    outcomes: Sequence[Outcome], setting_name: str, show: Callable[[float], str] = str
+    outcomes: Sequence[Outcome],
+    setting_name: str,
+    show: Callable[[float | None], str] = str,
 ) -> str:
     """Markdown table of test accuracy (%), mean ± sd over seeds: a row per setting (named by
-    ``show``), a column per loss; the best mean of each row in bold; a ``†`` after a cell where
-    any seed's training collapsed, explained by a footnote line under the table."""
-    grid = _by_setting_and_loss(outcomes)
+    ``show``; one row when the cells have no setting), a column per loss; the best mean of
+    each row in bold; a ``†`` after a cell where any seed's training collapsed, explained by a
+    footnote line under the table."""
+    accuracies = _accuracies(outcomes)
     collapsed = {(o.cell.setting, o.cell.loss) for o in outcomes if o.collapsed}
-    losses = list(dict.fromkeys(o.cell.loss for o in outcomes))
-    lines = [
-        f"| {setting_name} | " + " | ".join(losses) + " |",
-        "| --- " * (len(losses) + 1) + "|",
-    ]
-    for setting, row in grid.items():
-        best = max(mean_sd(v)[0] for v in row.values())
+    rows = []
+    for setting in dict.fromkeys(o.cell.setting for o in outcomes):
+        means = {
+            loss: mean_sd(by_setting[setting])[0]
+            for loss, by_setting in accuracies.items()
+            if setting in by_setting
+        }
         cells = []
-        for loss in losses:
-            values = row.get(loss)
-            if not values:
-                cells.append("")
-                continue
-            text = format_spread(values, 100)
-            text = f"**{text}**" if mean_sd(values)[0] == best else text
+        for loss, by_setting in accuracies.items():
+            text = format_spread(by_setting.get(setting, []), 100)
+            if text and means[loss] == max(means.values()):
+                text = f"**{text}**"
             cells.append(f"{text} {COLLAPSE_MARK}" if (setting, loss) in collapsed else text)
-        lines.append(f"| {show(setting)} | " + " | ".join(cells) + " |")
+        rows.append([show(setting), *cells])
+    lines = [markdown_table([setting_name, *accuracies], rows)]
     if collapsed:
         lines += [
             "",
@@ -301,23 +298,28 @@ def cost_table(outcomes: Sequence[Outcome]) -> str:
             times[o.cell.loss].append(o.step_seconds)
     medians = {loss: float(np.median(t)) if t else math.nan for loss, t in times.items()}
     base = medians.get(BASELINE, math.nan)
-    lines = [
-        f"| loss | median training step (ms) | vs {BASELINE} |",
-        "| --- | --- | --- |",
-    ]
+    rows = []
     for loss, seconds in medians.items():
         ratio = "-" if math.isnan(base) or math.isnan(seconds) else f"{seconds / base:.2f}x"
         step = "-" if math.isnan(seconds) else f"{seconds * 1e3:.1f}"
-        lines.append(f"| {loss} | {step} | {ratio} |")
-    return "\n".join(lines)
+        rows.append([loss, step, ratio])
+    return markdown_table(["loss", "median training step (ms)", f"vs {BASELINE}"], rows)
 
 
-def write_outcomes_csv(outcomes: Sequence[Outcome], setting_name: str, path: Path) -> Path:
-    """One line per run: setting, loss, seed, test accuracy, whether training collapsed,
-    training seconds, median step seconds, run folder."""
+def write_outcomes_csv(
+    outcomes: Sequence[Outcome], path: Path, *, setting_name: str | None = None
+) -> Path:
+    """One line per run: the setting (a column named ``setting_name``; None: the cells have no
+    setting, no column), loss, seed, test accuracy, whether training collapsed, training
+    seconds, median step seconds, run folder."""
+    if any((o.cell.setting is None) != (setting_name is None) for o in outcomes):
+        raise ValueError(
+            f"setting_name={setting_name!r}: expected a column name exactly when the cells have "
+            "a setting (None when they have none)"
+        )
     rows = [
         {
-            setting_name: o.cell.setting,
+            **({} if setting_name is None else {setting_name: o.cell.setting}),
             "loss": o.cell.loss,
             "seed": o.cell.seed,
             "test_accuracy": round(o.test_accuracy, 6),
@@ -340,25 +342,14 @@ def plot_accuracy_grid(
     log_x: bool = False,
 ) -> Path:
     """Test accuracy (%) against the setting, one line per loss, error bars ± sd over seeds."""
-    grid = _by_setting_and_loss(outcomes)
-    settings = sorted(grid)
-    losses = list(dict.fromkeys(o.cell.loss for o in outcomes))
-    fig = Figure(figsize=(6, 4), layout="constrained")
-    ax = fig.add_subplot()
-    for loss in losses:
-        xs = [s for s in settings if loss in grid[s]]
-        stats = [mean_sd(grid[s][loss]) for s in xs]
-        means = np.array([m for m, _ in stats]) * 100
-        sds = np.nan_to_num(np.array([sd for _, sd in stats])) * 100
-        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=loss)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize="medium")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    return save_figure(fig, path)
+    return plot_accuracy_vs_setting(
+        _accuracies(outcomes),
+        path,
+        xlabel=xlabel,
+        ylabel="test accuracy (%)",
+        title=title,
+        log_x=log_x,
+    )
 
 
 def write_grid_record(folder: Path, spec: dict, cells: Sequence[Cell]) -> Path:

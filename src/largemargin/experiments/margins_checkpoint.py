@@ -35,9 +35,9 @@ from largemargin.analysis import (
 from largemargin.core import check_layer_names
 from largemargin.core.norms import parse_norm
 from largemargin.data import DataConfig, build_datasets
-from largemargin.experiments.grid import slug
 from largemargin.files import write_csv
 from largemargin.models import default_margin_layers
+from largemargin.report import markdown_table, slug
 from largemargin.torch_utils import pick_device
 from largemargin.training.checkpoint_eval import load_checkpoint
 
@@ -108,6 +108,26 @@ def _summary(name: str, values: torch.Tensor) -> dict:
         "p10": float(finite.quantile(0.1)) if finite.numel() else math.nan,
         "median": float(finite.median()) if finite.numel() else math.nan,
     }
+
+
+def summary_table(summary: list[dict]) -> str:
+    """The summary rows of ``measure_margins`` as a markdown table: shares in percent, the
+    10th percentile and the median to 4 significant digits."""
+    return markdown_table(
+        ["model", "measure", "examples", "misclassified", "not found", "10th percentile", "median"],
+        [
+            [
+                r["model"],
+                r["measure"],
+                r["examples"],
+                f"{r['misclassified']:.1%}",
+                f"{r['not_found']:.1%}",
+                f"{r['p10']:.4g}",
+                f"{r['median']:.4g}",
+            ]
+            for r in summary
+        ],
+    )
 
 
 def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:

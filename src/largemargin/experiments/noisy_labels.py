@@ -85,7 +85,7 @@ def run(grid: NoisyLabelsGrid, data_dir: str | None, folder: Path) -> str:
     todo = cells(grid, data_dir, folder / "runs")
     write_grid_record(folder, asdict(grid), todo)
     outcomes = run_grid(todo)
-    write_outcomes_csv(outcomes, "label_noise", folder / "results.csv")
+    write_outcomes_csv(outcomes, folder / "results.csv", setting_name="label_noise")
     size = "all 60000" if grid.train_size is None else f"{grid.train_size}"
     title = (
         f"MNIST, {size} training images with noisy labels, {grid.epochs} epochs; seeds {grid.seeds}"

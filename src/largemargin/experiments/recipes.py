@@ -26,10 +26,10 @@ from largemargin.experiments.grid import (
     Cell,
     accuracy_table,
     run_grid,
-    slug,
     write_grid_record,
     write_outcomes_csv,
 )
+from largemargin.report import slug
 from largemargin.training.config import LossConfig, RunConfig, from_dict, to_dict
 
 PRESETS = {"cifar10": "cifar10-resnet.yaml", "imagenet": "imagenet-resnet50.yaml"}
@@ -53,7 +53,7 @@ class RecipeGrid:
     losses: list[str] = field(default_factory=lambda: ["cross-entropy", "large margin"])
 
 
-def grid(name: str, quick: bool, data_dir: str | None) -> RecipeGrid:
+def recipe_grid(name: str, quick: bool, data_dir: str | None) -> RecipeGrid:
     """The recipe ``name`` ("cifar10" or "imagenet"), full or quick, reading ``data_dir``.
 
     CIFAR-10: ``data_dir`` is the folder of the python batches (data name "cifar10"), or an
@@ -130,7 +130,7 @@ def flat_to_tree(source: Path, target: Path) -> Path:
 
 
 def cells(g: RecipeGrid, run_dir: Path) -> list[Cell]:
-    """The margin run and its cross-entropy baseline, per seed."""
+    """The margin run and its cross-entropy baseline, per seed; the cells vary no setting."""
     out = []
     for label in g.losses:
         loss = g.base.loss if label == "large margin" else LossConfig(kind="cross_entropy")
@@ -143,7 +143,7 @@ def cells(g: RecipeGrid, run_dir: Path) -> list[Cell]:
                 run_dir=str(run_dir),
                 name=f"{slug(label)}-seed{seed}",
             )
-            out.append(Cell(0, label, seed, config))
+            out.append(Cell(label, seed, config))
     return out
 
 
@@ -177,7 +177,7 @@ def run(g: RecipeGrid, folder: Path) -> str:
             )
 
     outcomes = run_grid(todo, on_trained=measure)
-    write_outcomes_csv(outcomes, "setting", folder / "results.csv")
+    write_outcomes_csv(outcomes, folder / "results.csv")
     plot_margin_cdfs(margins, folder / "margins.png")
     m = g.base.model
     description = (

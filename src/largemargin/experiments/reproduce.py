@@ -111,7 +111,7 @@ def reproduce(cfg: ReproduceConfig) -> Path:
         body = module.run(grid, cfg.data_dir, folder)
     else:
         title = RECIPES[cfg.name]
-        grid = recipes.grid(cfg.name, cfg.quick, cfg.data_dir)
+        grid = recipes.recipe_grid(cfg.name, cfg.quick, cfg.data_dir)
         if cfg.seeds is not None:
             grid = replace(grid, seeds=list(cfg.seeds))
         body = recipes.run(grid, folder)

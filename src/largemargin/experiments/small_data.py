@@ -98,7 +98,7 @@ def run(grid: SmallDataGrid, data_dir: str | None, folder: Path) -> str:
         folder, {**asdict(grid), "epochs": {n: grid.epochs(n) for n in grid.sizes}}, todo
     )
     outcomes = run_grid(todo)
-    write_outcomes_csv(outcomes, "train_size", folder / "results.csv")
+    write_outcomes_csv(outcomes, folder / "results.csv", setting_name="train_size")
     title = f"MNIST training subsets, {grid.steps} steps per run; seeds {grid.seeds}"
     plot_accuracy_grid(
         outcomes, folder / "accuracy.png", xlabel="training images", title=title, log_x=True

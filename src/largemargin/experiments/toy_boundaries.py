@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from largemargin.analysis import toy_boundary_figure
-from largemargin.experiments.grid import format_spread, write_grid_record
+from largemargin.experiments.grid import write_grid_record
 from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_csv
+from largemargin.report import format_spread, markdown_table
 
 METRICS = {
     "train_accuracy": ("training accuracy (%)", 100, 1),
@@ -49,17 +50,18 @@ def run(grid: ToyGrid, data_dir: str | None, folder: Path) -> str:
             rows.append({"model": model, "seed": seed, **{k: values[k] for k in METRICS}})
     write_csv(rows, folder / "results.csv")
     models = list(dict.fromkeys(r["model"] for r in rows))
-    lines = [
-        "| loss | " + " | ".join(title for title, _, _ in METRICS.values()) + " |",
-        "| --- " * (len(METRICS) + 1) + "|",
-    ]
-    for model in models:
-        cells = [
-            format_spread([r[key] for r in rows if r["model"] == model], scale, digits)
-            for key, (_, scale, digits) in METRICS.items()
-        ]
-        lines.append(f"| {model.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    table = markdown_table(
+        ["loss", *(title for title, _, _ in METRICS.values())],
+        [
+            [model.replace("_", " ")]
+            + [
+                format_spread([r[key] for r in rows if r["model"] == model], scale, digits)
+                for key, (_, scale, digits) in METRICS.items()
+            ]
+            for model in models
+        ],
+    )
     return (
         f"Two half-moons, 2-D, a small MLP, {grid.steps} full-batch steps; mean ± sd over seeds "
-        f"{grid.seeds}. Figures: toy-seed<N>.png.\n\n" + "\n".join(lines)
+        f"{grid.seeds}. Figures: toy-seed<N>.png.\n\n{table}"
     )
