@@ -114,13 +114,13 @@ def test_random_start_is_uniform_in_the_ball():
     like = torch.zeros(20000, 2, dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
 
-    box = random_in_ball(like, 0.5, "inf", g)
+    box = random_in_ball(like, 0.5, math.inf, g)
     assert box.abs().max() <= 0.5
     # uniform on [-eps, eps]: a quarter of the entries beyond eps / 2 on each side
     assert abs((box > 0.25).double().mean().item() - 0.25) < 0.01
     assert abs((box < -0.25).double().mean().item() - 0.25) < 0.01
 
-    disc = random_in_ball(like, 0.5, "2", g)
+    disc = random_in_ball(like, 0.5, 2.0, g)
     radius = disc.norm(dim=1)
     assert radius.max() <= 0.5
     # uniform in a disc of radius eps: P(r < eps / 2) = 1/4, and no preferred direction

@@ -252,7 +252,7 @@ def test_l2_with_its_default_erase_eps(problem):
 
     report = evaluate_robustness(model, x, y, [0.5], norm=2, **FAST)
 
-    assert report.norm == "2"
+    assert report.norm == 2.0
     assert [w["eps"] for w in report.worst] == [0.5, 3.0]  # 0.5 sqrt(36)
     assert report.worst[-1]["accuracy"] == 0.0
     assert not report.masking_suspected, report.to_markdown()

@@ -8,6 +8,8 @@ taken per example over all the other dimensions. ``norm`` is ``"inf"`` or ``"2"`
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from largemargin.torch_utils import per_example
@@ -32,21 +34,21 @@ def unit_l2(v: torch.Tensor) -> torch.Tensor:
     return flat.view_as(v)
 
 
-def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+def ascent_direction(grad: torch.Tensor, norm: float) -> torch.Tensor:
     """The steepest-ascent direction of unit ``norm`` for a loss with gradient ``grad``.
 
     l-inf: ``sign(grad)`` (entries in {-1, 0, 1}); l2: ``grad / ||grad||_2`` per example.
     A zero gradient gives a zero direction.
     """
-    return grad.sign() if norm == "inf" else unit_l2(grad)
+    return grad.sign() if math.isinf(norm) else unit_l2(grad)
 
 
-def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+def project(delta: torch.Tensor, eps: float, norm: float) -> torch.Tensor:
     """Euclidean-nearest point of the ``norm`` ball of radius ``eps`` to each example of ``delta``.
 
     l-inf: clamp every entry to [-eps, eps]; l2: rescale examples whose norm exceeds eps.
     """
-    if norm == "inf":
+    if math.isinf(norm):
         return delta.clamp(-eps, eps)
     tiny = torch.finfo(delta.dtype).tiny
     scale = (eps / l2_norms(delta).clamp_min(tiny)).clamp(max=1.0)
@@ -54,7 +56,7 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 
 def random_in_ball(
-    like: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None = None
+    like: torch.Tensor, eps: float, norm: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """A perturbation uniform in the ``norm`` ball of radius ``eps``, independently per example.
 
@@ -63,7 +65,7 @@ def random_in_ball(
     d the number of entries per example. Draws on ``generator``'s device (default: ``like``'s).
     """
     device = like.device if generator is None else generator.device
-    if norm == "inf":
+    if math.isinf(norm):
         u = torch.rand(like.shape, generator=generator, device=device, dtype=like.dtype)
         return ((2 * u - 1) * eps).to(like.device)
     direction = unit_l2(

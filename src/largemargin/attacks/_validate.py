@@ -7,23 +7,24 @@ import numbers
 
 import torch
 
+from largemargin.core.norms import parse_norm
+
 from ._model import LOSSES
 
-#: The two perturbation norms the attacks support, by their canonical names.
-NORMS = ("inf", "2")
+#: The two perturbation norms the attacks support, as ``parse_norm`` holds them: l-inf and l2.
+NORMS = (math.inf, 2.0)
 
 
-def check_norm(norm: str | float) -> str:
-    """Return ``"inf"`` or ``"2"``; accepts ``"inf"``, ``float("inf")``, ``2`` and ``"2"``."""
-    if isinstance(norm, str):
-        name = norm.strip().lower()
-    elif isinstance(norm, numbers.Real) and not isinstance(norm, bool):
-        name = "inf" if norm == math.inf else ("2" if norm == 2 else repr(norm))
-    else:
-        name = repr(norm)
-    if name not in NORMS:
+def check_norm(norm: str | float) -> float:
+    """Return ``math.inf`` or ``2.0``; accepts what ``core.norms.parse_norm`` does ("inf",
+    ``float("inf")``, 2) as long as it names the l-inf or the l2 ball."""
+    try:
+        p = parse_norm(norm)
+    except (TypeError, ValueError):
+        p = None
+    if p not in NORMS:
         raise ValueError(f"norm must be 'inf' or 2 (the l-inf or l2 ball), got {norm!r}")
-    return name
+    return p
 
 
 def check_attack_loss(loss: str) -> str:

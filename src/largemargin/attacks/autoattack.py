@@ -7,6 +7,7 @@ module imports only when ``autoattack`` is called.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -16,7 +17,7 @@ from largemargin.torch_utils import eval_mode
 
 from ._validate import check_batch, check_eps, check_norm
 
-_REFERENCE_NORM = {"inf": "Linf", "2": "L2"}
+_REFERENCE_NORM = {math.inf: "Linf", 2.0: "L2"}
 
 #: Target classes of the standard version's targeted attacks (APGD-T, FAB-T), as published;
 #: fewer when the model has fewer than 10 classes (all other classes then).
@@ -59,7 +60,7 @@ def autoattack(
     norm = check_norm(norm)
     eps = check_eps(eps)
     y = check_batch(x, y, 0.0, 1.0)
-    if x.dim() != 4 or (norm == "2" and x.shape[2] < 5):
+    if x.dim() != 4 or (norm == 2 and x.shape[2] < 5):
         raise ValueError(
             "x must be images of shape (N, C, H, W), with H >= 5 for norm=2 (Square's l2 "
             f"initialisation tiles the image in fifths), got shape {tuple(x.shape)}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from largemargin.core.norms import norm_name
 from largemargin.report import markdown_table
 from largemargin.torch_utils import eval_mode
 
@@ -91,7 +92,8 @@ CHECK_NAMES = (
 class RobustnessReport:
     """The result of ``evaluate_robustness``.
 
-    ``norm``: "inf" or "2"; ``n``: examples evaluated; ``clean_accuracy`` in [0, 1];
+    ``norm``: ``math.inf`` or 2.0 (``core.norms.norm_name`` labels it); ``n``: examples
+    evaluated; ``clean_accuracy`` in [0, 1];
     ``rows``: one per (attack, eps) run, ``{"attack", "eps", "accuracy", "n"}``; ``worst``:
     one per eps, ``{"eps", "accuracy", "n"}``, the per-example worst case over every attack run
     at that eps (robust only if no attack flipped it, and correct clean); ``checks``:
@@ -99,7 +101,7 @@ class RobustnessReport:
     share of the correctly classified examples whose cross-entropy input gradient is 0.
     """
 
-    norm: str
+    norm: float
     n: int
     clean_accuracy: float
     rows: list[dict]
@@ -125,7 +127,7 @@ class RobustnessReport:
             ]
             rows.append([f"{w['eps']:g}", *values, f"{w['accuracy']:.1%}"])
         lines = [
-            f"Accuracy under l-{self.norm} attacks on {self.n} examples (clean accuracy "
+            f"Accuracy under l-{norm_name(self.norm)} attacks on {self.n} examples (clean accuracy "
             f"{self.clean_accuracy:.1%}); worst case: per example over all attacks run "
             f"({', '.join(attacks)}).",
             "",
@@ -164,7 +166,7 @@ def _check_epsilons(epsilons: Sequence[float]) -> list[float]:
     return sorted({check_eps(e) for e in epsilons})
 
 
-def _default_erase_eps(norm: str, x: torch.Tensor, clip_min: float, clip_max: float) -> float:
+def _default_erase_eps(norm: float, x: torch.Tensor, clip_min: float, clip_max: float) -> float:
     """Half the input range (l-inf), times sqrt(entries per example) for l2: the distance
     from any input to the mid-range image."""
     if not (math.isfinite(clip_min) and math.isfinite(clip_max)):
@@ -173,7 +175,7 @@ def _default_erase_eps(norm: str, x: torch.Tensor, clip_min: float, clip_max: fl
             f"{clip_min!r}, clip_max={clip_max!r}"
         )
     half = (clip_max - clip_min) / 2
-    return half if norm == "inf" else half * math.sqrt(x[0].numel())
+    return half if math.isinf(norm) else half * math.sqrt(x[0].numel())
 
 
 def _seed(seed: int, attack: str, eps: float) -> int:
@@ -188,7 +190,7 @@ def _slack(points: float, p: float, n: int) -> float:
 
 @dataclass
 class _Settings:
-    norm: str
+    norm: float
     clip: dict
     steps: int
     restarts: int
@@ -257,7 +259,7 @@ def evaluate_robustness(
     y: torch.Tensor,
     epsilons: Sequence[float],
     *,
-    norm: str | float = "inf",
+    norm: float | float = "inf",
     attacks: Sequence[str] = DEFAULT_ATTACKS,
     reference_model: nn.Module | None = None,
     clip_min: float = 0.0,

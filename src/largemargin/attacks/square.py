@@ -182,7 +182,7 @@ def _l2_step(
     available = ((nu * both).flatten(2).pow(2).sum(dim=2) + unused[:, None] / channels).sqrt()
     nu = torch.where(both, torch.zeros((), dtype=dtype, device=img.device), nu)
     nu = nu + direction * available[:, :, None, None]
-    return (img + project(nu, eps, "2")).clamp(*clip)
+    return (img + project(nu, eps, 2.0)).clamp(*clip)
 
 
 def _l2_start(img: torch.Tensor, eps: float, rand: _Sampler) -> torch.Tensor:
@@ -205,7 +205,7 @@ def square(
     y: torch.Tensor,
     eps: float,
     *,
-    norm: str | float = "inf",
+    norm: float | float = "inf",
     n_queries: int = 1000,
     p_init: float = 0.8,
     generator: torch.Generator | None = None,
@@ -260,7 +260,7 @@ def _search(forward, img, y, eps, norm, n_queries, p_init, rand, clip) -> torch.
     if len(todo) == 0:
         return best
     start = img[todo]
-    if norm == "inf":
+    if math.isinf(norm):
         stripes = eps * rand.signs((len(todo), img.shape[1], 1, img.shape[3]), img.dtype)
         start = (start + stripes).clamp(*clip)
     else:
@@ -268,7 +268,7 @@ def _search(forward, img, y, eps, norm, n_queries, p_init, rand, clip) -> torch.
     best[todo] = start
     value = torch.full((img.shape[0],), -torch.inf, dtype=img.dtype, device=img.device)
     value[todo], wrong[todo] = loss_and_error(forward, start, y[todo], "margin")
-    step = _linf_step if norm == "inf" else _l2_step
+    step = _linf_step if math.isinf(norm) else _l2_step
     for iteration in range(1, n_queries):
         todo = (~wrong).nonzero().squeeze(1)
         if len(todo) == 0:

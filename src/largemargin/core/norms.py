@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
 
-def parse_norm(norm: float | int | str) -> float:
+def parse_norm(norm: float | str) -> float:
     """Return the margin's lp exponent p as a float in [1, inf].
 
-    Accepts any real p >= 1, ``float("inf")``, or the string ``"inf"``.
+    Accepts any real p >= 1, ``float("inf")``, or a string of either ("inf", "2", "1.5": what
+    a command-line flag gives). Every part of the package (loss, analysis, attacks) holds a
+    norm as this float; ``norm_name`` labels it.
     """
     if isinstance(norm, str):
-        if norm.strip().lower() not in ("inf", "infinity"):
-            raise ValueError(f"norm must be a number >= 1 or 'inf', got {norm!r}")
-        return math.inf
-    if isinstance(norm, bool) or not isinstance(norm, (int, float)):
+        text = norm.strip().lower()
+        if text in ("inf", "infinity"):
+            return math.inf
+        try:
+            p = float(text)
+        except ValueError:
+            raise ValueError(f"norm must be a number >= 1 or 'inf', got {norm!r}") from None
+        if math.isnan(p) or p < 1:
+            raise ValueError(f"norm must be >= 1 (the lp norm of the margin), got {norm!r}")
+        return p
+    if isinstance(norm, bool) or not isinstance(norm, numbers.Real):
         raise TypeError(f"norm must be a number >= 1 or 'inf', got {type(norm).__name__}")
     p = float(norm)
     if math.isnan(p) or p < 1:
         raise ValueError(f"norm must be >= 1 (the lp norm of the margin), got {norm!r}")
     return p
+
+
+def norm_name(p: float) -> str:
+    """The label of an lp exponent held as a float (``parse_norm``): "inf", "2", "1.5"."""
+    return "inf" if math.isinf(p) else f"{p:g}"
 
 
 def dual_exponent(p: float) -> float:

@@ -21,6 +21,7 @@ from torch import nn
 
 from largemargin.attacks import RobustnessReport, evaluate_robustness, pixel_space, to_pixels
 from largemargin.attacks.robustness import DEFAULT_ATTACKS
+from largemargin.core.norms import norm_name
 from largemargin.data import DataConfig, build_datasets
 from largemargin.files import write_atomic, write_csv
 from largemargin.report import plot_accuracy_vs_eps
@@ -59,7 +60,7 @@ class AttackConfig:
     checkpoint: str
     attacks: list[str] = field(default_factory=lambda: list(DEFAULT_ATTACKS))
     reference_checkpoint: str | None = None
-    norm: str = "inf"
+    norm: float | str = "inf"
     epsilons: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
     erase_eps: float | None = None
     steps: int = 40
@@ -88,7 +89,7 @@ def _headline(report: RobustnessReport, attacks: list[str]) -> str:
     cells = ", ".join(f"{w['accuracy']:.1%} at eps {w['eps']:g}" for w in report.worst)
     flag = " (gradient masking suspected)" if report.masking_suspected else ""
     return (
-        f"worst case over {', '.join(attacks)} (l-{report.norm}, pixel units, first "
+        f"worst case over {', '.join(attacks)} (l-{norm_name(report.norm)}, pixel units, first "
         f"{report.n} test images): {cells}{flag}"
     )
 
@@ -156,6 +157,7 @@ def _write(report: RobustnessReport, headline: str, cfg: AttackConfig, name: str
     write_csv(report.rows + worst, out / "robustness.csv")
     record = {
         **dataclasses.asdict(report),
+        "norm": norm_name(report.norm),  # a label: JSON has no infinity
         "masking_suspected": report.masking_suspected,
         "checkpoint": str(cfg.checkpoint),
         "reference_checkpoint": cfg.reference_checkpoint,
@@ -172,5 +174,6 @@ def _write(report: RobustnessReport, headline: str, cfg: AttackConfig, name: str
     plot_accuracy_vs_eps(
         {**by_attack, "worst case": report.worst},
         out / "robustness.png",
-        title=f"{name}, l-{report.norm}, {Path(cfg.checkpoint).resolve().parent.parent.name}",
+        title=f"{name}, l-{norm_name(report.norm)}, "
+        f"{Path(cfg.checkpoint).resolve().parent.parent.name}",
     )
