@@ -18,7 +18,7 @@ from largemargin.experiments.grid import (
     accuracy_table,
     cost_table,
     mnist_run,
-    plot_accuracy_grid,
+    report_setting_grid,
     write_grid_record,
     write_outcomes_csv,
 )
@@ -172,16 +172,30 @@ def test_outcomes_csv_has_one_line_per_run(tmp_path):
     assert rows[1]["run_folder"] == "/runs/hinge-1"
 
 
-def test_plot_and_grid_record(tmp_path):
+def test_setting_grid_report_and_grid_record(tmp_path):
     outcomes = _outcomes({100: {"hinge": [0.5, 0.6]}, 1000: {"hinge": [0.9]}})
-    png = plot_accuracy_grid(outcomes, tmp_path / "a.png", xlabel="n", title="t", log_x=True)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = report_setting_grid(
+        outcomes,
+        tmp_path,
+        setting_name="train_size",
+        setting_header="images",
+        show=lambda n: f"{n:g} images",
+        title="T",
+        test_set="the test set",
+        xlabel="n",
+        log_x=True,
+    )
+    assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [r["train_size"] for r in rows] == ["100", "100", "1000"]
+    assert text.startswith("T. Test accuracy (%) on the test set, mean ± sd over seeds.")
+    assert "| images | hinge |" in text and "| 100 images | **55.00 ± 7.07** |" in text
+    assert "Training-step cost" in text
     record = write_grid_record(tmp_path, {"seeds": [0, 1]}, [o.cell for o in outcomes[:2]])
     loaded = yaml.safe_load(record.read_text())
     assert loaded["grid"] == {"seeds": [0, 1]}
     assert loaded["runs"]["margin l2-1"]["seed"] == 1
     assert loaded["runs"]["margin l2-0"]["loss"]["norm"] == 2
-
 
 
 def test_mnist_run_takes_a_loss_config_and_the_bundled_subset():

@@ -333,22 +333,39 @@ def write_outcomes_csv(
     return write_csv(rows, path)
 
 
-def plot_accuracy_grid(
+def report_setting_grid(
     outcomes: Sequence[Outcome],
-    path: Path,
+    folder: Path,
     *,
-    xlabel: str,
+    setting_name: str,
+    setting_header: str,
+    show: Callable[[float | None], str],
     title: str,
+    test_set: str,
+    xlabel: str,
     log_x: bool = False,
-) -> Path:
-    """Test accuracy (%) against the setting, one line per loss, error bars ± sd over seeds."""
-    return plot_accuracy_vs_setting(
+) -> str:
+    """The files and text of a grid that varies one setting (label noise, training-set size).
+
+    Writes ``results.csv`` (the setting's column named ``setting_name``) and ``accuracy.png``
+    (test accuracy (%) against the setting, one line per loss, error bars ± sd over seeds) in
+    ``folder``. Returns markdown: ``title``, the accuracy table (``accuracy_table``, rows
+    headed ``setting_header`` and named by ``show``) on ``test_set``, and the step-cost table.
+    """
+    write_outcomes_csv(outcomes, folder / "results.csv", setting_name=setting_name)
+    plot_accuracy_vs_setting(
         _accuracies(outcomes),
-        path,
+        folder / "accuracy.png",
         xlabel=xlabel,
         ylabel="test accuracy (%)",
         title=title,
         log_x=log_x,
+    )
+    table = accuracy_table(outcomes, setting_header, show)
+    return (
+        f"{title}. Test accuracy (%) on {test_set}, mean ± sd over seeds.\n\n{table}\n\n"
+        "Training-step cost (median over the grid's runs of each run's median step time):"
+        f"\n\n{cost_table(outcomes)}"
     )
 
 

@@ -17,13 +17,10 @@ from pathlib import Path
 from largemargin.experiments.grid import (
     LOSSES,
     Cell,
-    accuracy_table,
-    cost_table,
     mnist_cells,
-    plot_accuracy_grid,
+    report_setting_grid,
     run_grid,
     write_grid_record,
-    write_outcomes_csv,
 )
 
 
@@ -85,17 +82,15 @@ def run(grid: NoisyLabelsGrid, data_dir: str | None, folder: Path) -> str:
     todo = cells(grid, data_dir, folder / "runs")
     write_grid_record(folder, asdict(grid), todo)
     outcomes = run_grid(todo)
-    write_outcomes_csv(outcomes, folder / "results.csv", setting_name="label_noise")
     size = "all 60000" if grid.train_size is None else f"{grid.train_size}"
-    title = (
-        f"MNIST, {size} training images with noisy labels, {grid.epochs} epochs; seeds {grid.seeds}"
-    )
-    plot_accuracy_grid(
-        outcomes, folder / "accuracy.png", xlabel="fraction of wrong training labels", title=title
-    )
-    table = accuracy_table(outcomes, "label noise", lambda n: f"{n:.0%}")
-    return (
-        f"{title}. Test accuracy (%) on the 10000 clean MNIST test images, mean ± sd over "
-        f"seeds.\n\n{table}\n\nTraining-step cost (median over the grid's runs of each "
-        f"run's median step time):\n\n{cost_table(outcomes)}"
+    return report_setting_grid(
+        outcomes,
+        folder,
+        setting_name="label_noise",
+        setting_header="label noise",
+        show=lambda n: f"{n:.0%}",
+        title=f"MNIST, {size} training images with noisy labels, {grid.epochs} epochs; "
+        f"seeds {grid.seeds}",
+        test_set="the 10000 clean MNIST test images",
+        xlabel="fraction of wrong training labels",
     )

@@ -18,13 +18,10 @@ from pathlib import Path
 from largemargin.experiments.grid import (
     LOSSES,
     Cell,
-    accuracy_table,
-    cost_table,
     mnist_cells,
-    plot_accuracy_grid,
+    report_setting_grid,
     run_grid,
     write_grid_record,
-    write_outcomes_csv,
 )
 
 MNIST_TRAIN = 60000
@@ -98,16 +95,14 @@ def run(grid: SmallDataGrid, data_dir: str | None, folder: Path) -> str:
         folder, {**asdict(grid), "epochs": {n: grid.epochs(n) for n in grid.sizes}}, todo
     )
     outcomes = run_grid(todo)
-    write_outcomes_csv(outcomes, folder / "results.csv", setting_name="train_size")
-    title = f"MNIST training subsets, {grid.steps} steps per run; seeds {grid.seeds}"
-    plot_accuracy_grid(
-        outcomes, folder / "accuracy.png", xlabel="training images", title=title, log_x=True
-    )
-    table = accuracy_table(
-        outcomes, "training images", lambda n: f"{int(n)} ({n / MNIST_TRAIN:.2%})"
-    )
-    return (
-        f"{title}. Test accuracy (%) on the 10000 MNIST test images, mean ± sd over seeds.\n\n"
-        f"{table}\n\nTraining-step cost (median over the grid's runs of each run's median step "
-        f"time):\n\n{cost_table(outcomes)}"
+    return report_setting_grid(
+        outcomes,
+        folder,
+        setting_name="train_size",
+        setting_header="training images",
+        show=lambda n: f"{int(n)} ({n / MNIST_TRAIN:.2%})",
+        title=f"MNIST training subsets, {grid.steps} steps per run; seeds {grid.seeds}",
+        test_set="the 10000 MNIST test images",
+        xlabel="training images",
+        log_x=True,
     )
