@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from largemargin.data import DataConfig
-from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, train
+from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, recipe, train
 from largemargin.training.collapse import (
     CHANCE_TOLERANCE,
     LARGEST_SHARE_LIMIT,
@@ -95,11 +95,11 @@ def test_tally_sums_batches_and_resets():
 
 
 def test_remedy_names_the_all_competitors_setting_for_the_closest_competitor_losses():
-    assert "`--loss.top_k 9 --loss.aggregation sum`" in remedy(LossConfig(), 10)
+    assert "`--loss.margin.top_k 9 --loss.margin.aggregation sum`" in remedy(LossConfig(), 10)
     assert "configs/mnist-noisy-labels.yaml" in remedy(LossConfig(), 10)
-    assert "`--loss.top_k 99" in remedy(LossConfig(top_k=99, aggregation="min"), 100)
+    assert "`--loss.margin.top_k 99" in remedy(recipe(top_k=99, aggregation="min"), 100)
     assert "cross-entropy" in remedy(LossConfig(kind="hinge"), 10)
-    robust = remedy(LossConfig(top_k=9, aggregation="sum"), 10)
+    robust = remedy(recipe(top_k=9, aggregation="sum"), 10)
     assert "top_k" not in robust and "9/10 label noise" in robust
 
 
