@@ -126,7 +126,7 @@ def test_a_run_on_mostly_wrong_labels_reports_its_collapse(tmp_path):
     with pytest.warns(CollapseWarning, match="collapsed to chance at epoch") as caught:
         result = train(_run(tmp_path, "noisy", 0.6))
     (warned,) = [w for w in caught if w.category is CollapseWarning]  # once, when it began
-    assert "--loss.top_k 9 --loss.aggregation sum" in str(warned.message)
+    assert "--loss.margin.top_k 9 --loss.margin.aggregation sum" in str(warned.message)
     record = json.loads((tmp_path / "noisy" / "metrics.json").read_text())["collapse"]
     assert record is not None and record["epoch"] == 3 and record["first_epoch"] <= 3
     assert record["train_accuracy"] <= 0.1 + CHANCE_TOLERANCE
