@@ -17,12 +17,12 @@ import statistics
 import tempfile
 
 from largemargin.data import DataConfig
-from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, train
+from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, recipe, train
 
 VARIANTS = {
     "cross-entropy": LossConfig(kind="cross_entropy"),
     "margin, first-order": LossConfig(kind="large_margin"),
-    "margin, second-order": LossConfig(kind="large_margin", second_order=True),
+    "margin, second-order": recipe(second_order=True),
 }
 
 

@@ -9,6 +9,7 @@ The core API (torch only)::
 
 from largemargin.core import (
     LargeMarginLoss,
+    MarginOptions,
     check_layer_names,
     forward_with_layers,
     large_margin_loss,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LargeMarginLoss",
+    "MarginOptions",
     "__version__",
     "check_layer_names",
     "forward_with_layers",

@@ -31,7 +31,7 @@ def test_train_help_lists_every_setting_with_its_default(capsys):
         main(["train", "--help"])
     out = capsys.readouterr().out
     for fragment in (
-        "--loss.gamma",
+        "--loss.margin.gamma",
         "default: 10000.0",
         "--data.label_noise",
         "--trainer.devices",
@@ -69,10 +69,16 @@ BAD_INPUT = [
     # (command line, the start of the message: the setting and its value)
     (["train", "--data.label_noise", "2"], "label_noise=2.0: expected a fraction in [0, 1]"),
     (["train", "--model.margin_layers", "[input, block9]"], "unknown layer name(s) ['block9']"),
-    (["train", "--loss.alpha", "0"], "alpha must be a finite number > 0"),
-    (["train", "--loss.top_k", "10"], "loss.top_k=10: expected an int in [1, 9]"),
-    (["train", "--loss.gamma", "[1.0, 2.0]"], "loss.gamma=[1.0, 2.0]: expected one value, or"),
-    (["train", "--loss.norm_scale", "[1.0]"], "loss.norm_scale=[1.0]: expected one value"),
+    (["train", "--loss.margin.alpha", "0"], "alpha must be a finite number > 0"),
+    (["train", "--loss.margin.top_k", "10"], "loss.margin.top_k=10: expected an int in [1, 9]"),
+    (
+        ["train", "--loss.margin.gamma", "[1.0, 2.0]"],
+        "loss.margin.gamma=[1.0, 2.0]: expected one value, or",
+    ),
+    (
+        ["train", "--loss.margin.norm_scale", "[1.0]"],
+        "loss.margin.norm_scale=[1.0]: expected one value",
+    ),
     (["train", "--trainer.epochs", "0"], "trainer.epochs=0: expected an int >= 1"),
     (["train", "--model.kwargs", "{bogus: 1}"], "model.kwargs={'bogus': 1}: cannot build"),
     (["evaluate", "nope.ckpt"], "checkpoint='nope.ckpt': no such file"),

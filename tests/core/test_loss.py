@@ -81,16 +81,17 @@ def test_hinge_is_zero_beyond_the_margin_and_capped_on_the_wrong_side(batch):
     assert all(float(g.abs().max()) == 0.0 for g in grads)
 
 
-def test_module_matches_function_and_records_distances(batch):
+def test_module_matches_function_and_returns_distances(batch):
     _, logits, y, layers = batch
     criterion = lm.LargeMarginLoss(gamma=[1.0, 2.0], top_k=2, norm="inf", norm_scale="dim")
-    value = criterion(logits, y, layers)
+    value, dist = criterion(logits, y, layers, return_distances=True)
     expected = lm.large_margin_loss(
         logits, y, layers, gamma=[1.0, 2.0], top_k=2, norm="inf", norm_scale="dim"
     )
     torch.testing.assert_close(value, expected)
-    assert criterion.last_distances.shape == (6, 2, 2)
-    assert not criterion.last_distances.requires_grad
+    torch.testing.assert_close(criterion(logits, y, layers), expected)
+    assert dist.shape == (6, 2, 2)
+    assert dist.requires_grad
     assert "top_k=2" in repr(criterion)
 
 

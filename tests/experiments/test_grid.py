@@ -22,7 +22,7 @@ from largemargin.experiments.grid import (
     write_grid_record,
     write_outcomes_csv,
 )
-from largemargin.training.config import validate
+from largemargin.training.config import LossConfig, validate
 
 
 def _config(loss="margin l2", seed=0, **kw):
@@ -76,22 +76,28 @@ def test_mnist_run_is_a_valid_config_with_the_loss_and_protocols(loss):
     assert cfg.trainer.check_val_every_n_epoch > cfg.trainer.epochs  # no validation pass
 
 
+def _changed(loss: LossConfig, **options) -> LossConfig:
+    """``loss`` with its margin options changed."""
+    return replace(loss, margin=replace(loss.margin, **options))
+
+
 def test_margin_losses_differ_only_in_norm():
     recipe = {"margin l1": 1, "margin l2": 2, "margin l-inf": "inf"}
     for name, norm in recipe.items():
-        assert LOSSES[name] == replace(LOSSES["margin l-inf"], norm=norm)
-    assert LOSSES["margin l1"].gamma == LOSSES["margin l-inf"].gamma == 10000.0
-    assert LOSSES["margin l-inf"].top_k == 1 and LOSSES["margin l-inf"].aggregation == "min"
+        assert LOSSES[name] == _changed(LOSSES["margin l-inf"], norm=norm)
+    assert LOSSES["margin l1"].margin.gamma == LOSSES["margin l-inf"].margin.gamma == 10000.0
+    reference = LOSSES["margin l-inf"].margin
+    assert reference.top_k == 1 and reference.aggregation == "min"
 
 
 def test_noise_robust_variants_change_only_what_their_label_says():
     for norm, name in [(2, "margin l2"), ("inf", "margin l-inf")]:
-        assert LOSSES[f"{name}, all competitors"] == replace(
+        assert LOSSES[f"{name}, all competitors"] == _changed(
             LOSSES["margin l-inf"], norm=norm, top_k=9, aggregation="sum"
         )
     reference = LOSSES["margin l-inf"]
     assert LOSSES["margin l-inf + cross-entropy"] == replace(
-        reference, cross_entropy_weight=1.0, margin_scale=reference.gamma
+        reference, cross_entropy_weight=1.0, margin_scale=reference.margin.gamma
     )
 
 
@@ -195,7 +201,7 @@ def test_setting_grid_report_and_grid_record(tmp_path):
     loaded = yaml.safe_load(record.read_text())
     assert loaded["grid"] == {"seeds": [0, 1]}
     assert loaded["runs"]["margin l2-1"]["seed"] == 1
-    assert loaded["runs"]["margin l2-0"]["loss"]["norm"] == 2
+    assert loaded["runs"]["margin l2-0"]["loss"]["margin"]["norm"] == 2
 
 
 def test_mnist_run_takes_a_loss_config_and_the_bundled_subset():

@@ -37,8 +37,8 @@ def test_noisy_labels_quick_grid_compares_the_noise_robust_variants():
     assert {"cross-entropy", "margin l2", "margin l-inf"} <= set(losses)
     robust = [LOSSES[name] for name in losses if "all competitors" in name]
     assert len(robust) == 2
-    assert all(cfg.top_k == 9 and cfg.aggregation == "sum" for cfg in robust)
-    assert {cfg.norm for cfg in robust} == {2, "inf"}
+    assert all(cfg.margin.top_k == 9 and cfg.margin.aggregation == "sum" for cfg in robust)
+    assert {cfg.margin.norm for cfg in robust} == {2, math.inf}
 
 
 def test_small_data_epochs_cover_the_step_budget():

@@ -67,7 +67,7 @@ def test_full_imagenet_run_refuses_the_flat_sample(tmp_path, imagenet_dir):
 def test_imagenet_smoke_run_end_to_end(tmp_path, imagenet_dir):
     g = recipes.recipe_grid("imagenet", quick=True, data_dir=str(imagenet_dir))
     assert g.base.model.margin_layers == ["layer1", "layer2", "layer3"]
-    assert g.base.loss.top_k == 3
+    assert g.base.loss.margin.top_k == 3
     g = replace(
         g,
         base=replace(

@@ -16,7 +16,7 @@ import torch
 
 import largemargin.training.run as run
 from largemargin.data import DataConfig
-from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, train
+from largemargin.training import OptimConfig, RunConfig, TrainerConfig, recipe, train
 
 
 class RecordingClassifier(run.MarginClassifier):
@@ -37,7 +37,7 @@ epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 result = train(
     RunConfig(
         data=DataConfig(train_subset=100, val_split=100),
-        loss=LossConfig(second_order=order == "2", top_k=2),
+        loss=recipe(second_order=order == "2", top_k=2),
         optim=OptimConfig(name="sgd", lr=0.05, schedule=schedule),
         trainer=TrainerConfig(
             epochs=epochs,

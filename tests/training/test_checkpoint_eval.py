@@ -8,7 +8,7 @@ from torch import nn
 
 import largemargin.training.checkpoint_eval as checkpoint_eval
 from largemargin.data import DataConfig, build_datasets
-from largemargin.training import LossConfig, ModelConfig, RunConfig
+from largemargin.training import ModelConfig, RunConfig, recipe
 from tests.analysis.linear import closed_form
 from tests.data.conftest import write_fake_mnist
 
@@ -25,7 +25,7 @@ def test_logit_margin_of_a_saturated_linear_model_is_the_closed_form(monkeypatch
     cfg = RunConfig(
         data=DataConfig(),  # the bundled MNIST subset
         model=ModelConfig(margin_layers=["input"]),
-        loss=LossConfig(norm=2, score="prob", norm_scale="dim"),
+        loss=recipe(norm=2, score="prob", norm_scale="dim"),
     )
     monkeypatch.setattr(checkpoint_eval, "load_checkpoint", lambda path, **_: (model, cfg))
     report = checkpoint_eval.evaluate("unused.ckpt", batch_size=700)
@@ -69,3 +69,34 @@ def test_data_dir_moves_the_runs_own_dataset_and_the_checkpoint_is_read_once(mon
     with pytest.raises(ValueError, match=r"data_dir='d': expected None when data is given"):
         checkpoint_eval.evaluate("a.ckpt", data=DataConfig(), data_dir="d")
     assert calls == ["a.ckpt"]  # refused before reading the checkpoint
+
+
+def test_a_checkpoint_saved_with_flat_loss_options_loads_them_under_margin(tmp_path):
+    from largemargin.models import build_model
+
+    model = build_model("mnist_reference", num_classes=10, in_channels=1)
+    flat_loss = {  # the layout of run configs saved before loss.margin
+        "kind": "large_margin",
+        "gamma": 100.0,
+        "alpha": 4.0,
+        "top_k": 2,
+        "norm": "inf",
+        "epsilon": 1e-6,
+        "second_order": False,
+        "aggregation": "min",
+        "norm_scale": "dim",
+        "score": "logit",
+        "cross_entropy_weight": 0.0,
+        "margin_scale": 1.0,
+        "hinge_margin": 1.0,
+    }
+    config = {
+        "model": {"name": "mnist_reference"},
+        "loss": flat_loss,
+        "model_shape": {"num_classes": 10, "in_channels": 1},
+    }
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "largemargin_config": config}, tmp_path / "old.ckpt")
+    loaded, cfg = checkpoint_eval.load_checkpoint(tmp_path / "old.ckpt")
+    assert cfg.loss == recipe(gamma=100.0, top_k=2, score="logit")
+    torch.testing.assert_close(loaded.state_dict(), model.state_dict())

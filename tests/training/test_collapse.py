@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from largemargin.data import DataConfig
-from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, train
+from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConfig, recipe, train
 from largemargin.training.collapse import (
     CHANCE_TOLERANCE,
     LARGEST_SHARE_LIMIT,
@@ -95,11 +95,11 @@ def test_tally_sums_batches_and_resets():
 
 
 def test_remedy_names_the_all_competitors_setting_for_the_closest_competitor_losses():
-    assert "`--loss.top_k 9 --loss.aggregation sum`" in remedy(LossConfig(), 10)
+    assert "`--loss.margin.top_k 9 --loss.margin.aggregation sum`" in remedy(LossConfig(), 10)
     assert "configs/mnist-noisy-labels.yaml" in remedy(LossConfig(), 10)
-    assert "`--loss.top_k 99" in remedy(LossConfig(top_k=99, aggregation="min"), 100)
+    assert "`--loss.margin.top_k 99" in remedy(recipe(top_k=99, aggregation="min"), 100)
     assert "cross-entropy" in remedy(LossConfig(kind="hinge"), 10)
-    robust = remedy(LossConfig(top_k=9, aggregation="sum"), 10)
+    robust = remedy(recipe(top_k=9, aggregation="sum"), 10)
     assert "top_k" not in robust and "9/10 label noise" in robust
 
 
@@ -126,7 +126,7 @@ def test_a_run_on_mostly_wrong_labels_reports_its_collapse(tmp_path):
     with pytest.warns(CollapseWarning, match="collapsed to chance at epoch") as caught:
         result = train(_run(tmp_path, "noisy", 0.6))
     (warned,) = [w for w in caught if w.category is CollapseWarning]  # once, when it began
-    assert "--loss.top_k 9 --loss.aggregation sum" in str(warned.message)
+    assert "--loss.margin.top_k 9 --loss.margin.aggregation sum" in str(warned.message)
     record = json.loads((tmp_path / "noisy" / "metrics.json").read_text())["collapse"]
     assert record is not None and record["epoch"] == 3 and record["first_epoch"] <= 3
     assert record["train_accuracy"] <= 0.1 + CHANCE_TOLERANCE

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from largemargin.training import RunConfig, from_dict, to_dict, validate
-from largemargin.training.config import LossConfig, OptimConfig, TrainerConfig
+from largemargin.training.config import LossConfig, OptimConfig, TrainerConfig, migrate, recipe
 
 
 def test_round_trip_through_a_dict():
-    cfg = RunConfig(loss=LossConfig(gamma=[1.0, 2.0, 3.0], top_k=2), seed=3)
+    cfg = RunConfig(loss=recipe(gamma=[1.0, 2.0, 3.0], top_k=2), seed=3)
     again = from_dict(to_dict(cfg))
     assert again == cfg
 
@@ -32,8 +34,6 @@ def test_unknown_keys_are_named(values, fragment):
     ("cfg", "fragment"),
     [
         (RunConfig(loss=LossConfig(kind="focal")), "loss.kind='focal'"),
-        (RunConfig(loss=LossConfig(alpha=0.0)), "alpha must be"),
-        (RunConfig(loss=LossConfig(norm=0.5)), "norm must be >= 1"),
         (RunConfig(loss=LossConfig(cross_entropy_weight=-1.0)), "loss.cross_entropy_weight"),
         (RunConfig(optim=OptimConfig(lr=0.0)), "optim.lr=0.0"),
         (RunConfig(optim=OptimConfig(name="lbfgs")), "optim.name='lbfgs'"),
@@ -51,3 +51,25 @@ def test_bad_values_are_named(cfg, fragment):
     with pytest.raises(ValueError) as info:
         validate(cfg)
     assert fragment in str(info.value)
+
+
+def test_margin_options_are_checked_when_the_config_is_made():
+    with pytest.raises(ValueError, match="alpha must be"):
+        recipe(alpha=0.0)
+    with pytest.raises(ValueError, match="norm must be >= 1"):
+        from_dict({"loss": {"margin": {"norm": 0.5}}})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['gama'\] in loss.margin"):
+        from_dict({"loss": {"margin": {"gama": 1.0}}})
+    with pytest.raises(ValueError, match=r"loss\.margin\.reduction='none'"):
+        validate(RunConfig(loss=recipe(reduction="none")))
+
+
+def test_flat_loss_options_name_their_new_key_and_old_run_configs_migrate():
+    old = {"loss": {"kind": "large_margin", "gamma": 100.0, "norm": 2, "margin_scale": 5.0}}
+    with pytest.raises(ValueError) as info:
+        from_dict(old)
+    assert "loss.gamma: the loss options moved under loss.margin" in str(info.value)
+    assert "write loss.margin.gamma, loss.margin.norm" in str(info.value)
+    cfg = from_dict(migrate(old))
+    assert cfg.loss == replace(recipe(gamma=100.0, norm=2), margin_scale=5.0)
+    assert migrate(to_dict(cfg)) == to_dict(cfg)  # the new layout is left as it is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from largemargin.training import LossConfig, MarginClassifier, OptimConfig
+from largemargin.training import MarginClassifier, OptimConfig, recipe
 from tests.analysis.linear import closed_form
 from tests.training.test_objective import saturated_linear
 
@@ -13,7 +13,7 @@ from tests.training.test_objective import saturated_linear
 @pytest.mark.parametrize("stage", ["val", "test"])
 def test_evaluation_logs_the_closed_form_logit_margin_under_saturated_softmax(stage, monkeypatch):
     model, weight, bias, x, y = saturated_linear(seed=1)
-    loss = LossConfig(norm="inf", score="prob", norm_scale="dim", epsilon=1e-6)  # as the recipe
+    loss = recipe(norm="inf", score="prob", norm_scale="dim", epsilon=1e-6)  # as the recipe
     module = MarginClassifier(model, loss, OptimConfig(), ["input"]).eval()
     logged: dict[str, float] = {}
     monkeypatch.setattr(module, "log", lambda name, value, **kw: logged.update({name: value}))

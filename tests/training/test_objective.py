@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import largemargin as lm
 from largemargin.models import build_model
-from largemargin.training.config import LossConfig
+from largemargin.training.config import LossConfig, recipe
 from largemargin.training.objective import Objective, logit_margins, multiclass_hinge
 from tests.analysis.linear import closed_form, linear_model
 
@@ -37,7 +37,7 @@ def test_large_margin_terms_add_up():
     assert set(terms.parts) == {"margin", "cross_entropy", "weight_decay"}
     torch.testing.assert_close(terms.total, sum(terms.parts.values()))
     logits, layers = lm.forward_with_layers(model, x, ["input", "block1", "block2"])
-    margin = lm.large_margin_loss(logits, y, layers, **cfg.margin_options())
+    margin = lm.large_margin_loss(logits, y, layers, cfg.margin)
     torch.testing.assert_close(terms.parts["margin"], margin / 10.0)
     torch.testing.assert_close(terms.parts["cross_entropy"], 0.5 * F.cross_entropy(logits, y))
     squares = sum(p.pow(2).sum() for p in model.parameters())
@@ -80,7 +80,7 @@ def test_logit_margin_is_the_closed_form_distance_under_saturated_softmax(norm, 
     torch.testing.assert_close(got[:, 0], exact, rtol=1e-7, atol=1e-9)
     assert got.abs().max() < 10  # inputs in [0, 1]^12: the boundary is a few units away
     # the training score's distances (probabilities, per-element norm scale) are not geometric
-    objective = Objective(LossConfig(norm=norm, norm_scale="dim"), ["input"], weight_decay=0.0)
+    objective = Objective(recipe(norm=norm, norm_scale="dim"), ["input"], weight_decay=0.0)
     training = objective(model, x, y, measure_margin=True).margins["input"]
     means = objective.mean_logit_margins(logits, y, layers)
     torch.testing.assert_close(means["input"], exact.mean(), rtol=1e-7, atol=1e-9)
@@ -102,8 +102,8 @@ def test_logit_margin_ignores_training_options_and_last_layer_scale():
     scaled = logit_margins(logits, y, layers, norm="inf")
     torch.testing.assert_close(scaled, base, rtol=1e-6, atol=1e-12)
     # only the norm of the run's loss options matters
-    a = Objective(LossConfig(norm="inf", score="prob", norm_scale="dim", top_k=3), names, 0.0)
-    b = Objective(LossConfig(norm="inf", score="logit", epsilon=1.0), names, 0.0)
+    a = Objective(recipe(norm="inf", score="prob", norm_scale="dim", top_k=3), names, 0.0)
+    b = Objective(recipe(norm="inf", score="logit", epsilon=1.0), names, 0.0)
     for one, other in zip(
         a.mean_logit_margins(logits, y, layers).values(),
         b.mean_logit_margins(logits, y, layers).values(),

@@ -16,9 +16,10 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
+from jsonargparse import ActionYesNo, ArgumentParser, Namespace
 
 from largemargin import __version__
+from largemargin.cli.config_file import RunConfigFile
 from largemargin.data import DataConfig, DataNotFoundError
 from largemargin.training.config import RunConfig
 
@@ -30,7 +31,7 @@ def _train_parser() -> ArgumentParser:
         "paper's MNIST network and loss on the bundled MNIST subset (Adam, one-cycle).",
         default_env=False,
     )
-    parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of settings")
+    parser.add_argument("--config", action=RunConfigFile, help="a YAML file of settings")
     parser.add_class_arguments(RunConfig, as_group=False)
     return parser
 

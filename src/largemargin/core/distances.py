@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.core.inputs import check_inputs
 from largemargin.core.norms import dual_norm
-from largemargin.core.options import MarginOptions
+from largemargin.core.options import LOSS_ONLY, MarginOptions, resolve
 
 
 def score_gaps(logits: torch.Tensor, target: torch.Tensor, top_k: int, score: str) -> torch.Tensor:
@@ -149,14 +150,8 @@ def margin_distances(
     logits: torch.Tensor,
     target: torch.Tensor,
     layers: Sequence[torch.Tensor],
-    *,
-    top_k: int = 1,
-    norm: float | str = 2,
-    epsilon: float = 1e-8,
-    norm_scale: str | Sequence[float] | None = None,
-    score: str = "prob",
-    exact_per_example: bool = False,
-    check_values: bool | None = None,
+    options: MarginOptions | None = None,
+    **fields: Any,
 ) -> torch.Tensor:
     """Signed first-order distances to the boundary, shape (B, L, k), without building a graph.
 
@@ -165,34 +160,32 @@ def margin_distances(
         target: (B,) int64 true labels.
         layers: L tensors with batch size B that ``logits`` depend on (input with
             ``requires_grad``, hidden activations, or the logits themselves).
-        top_k: number of competitor classes (the highest-scoring wrong classes), in [1, C-1].
-        norm: the lp norm p in which the margin is measured (>= 1, or ``"inf"``); gradients
-            are measured in the dual norm.
-        epsilon: added to the gradient norm before dividing.
-        norm_scale: None, one positive divisor of the dual norm per layer, or ``"dim"`` (the
-            layer's per-example element count).
-        score: ``"prob"`` (softmax probabilities, as the reference code) or ``"logit"``.
-        exact_per_example: take each example's gradient alone instead of the batch-sum
-            gradient (differs only when examples interact, e.g. train-mode BatchNorm).
-        check_values: check that ``logits`` are finite and labels in [0, C): None (default)
-            for CPU tensors only, where it costs no device sync; True on every device (a
-            device-to-host sync per call on a GPU); False never. Shapes, dtypes and devices
-            are always checked.
+        options: a ``MarginOptions`` (its loss-only options ``LOSS_ONLY``: gamma, alpha,
+            second_order, aggregation and reduction, do not change the distances and are
+            ignored); or None, and the distance options as keywords: ``top_k``, ``norm``,
+            ``epsilon``, ``norm_scale``, ``score``, ``exact_per_example``, ``check_values``
+            (defaults and meaning: ``MarginOptions``). A loss-only keyword raises TypeError, as
+            does passing both.
 
     Returns:
-        Detached float tensor (B, L, k): positive where the example is on the correct side of
-        the boundary with that competitor; competitors sorted by decreasing score. The graph
-        of ``logits`` is kept, so a loss can still be backpropagated afterwards.
+        Detached float tensor (B, L, k), in the units of each layer measured in the lp norm
+        (divided by ``norm_scale``): positive where the example is on the correct side of the
+        boundary with that competitor; competitors sorted by decreasing score. The graph of
+        ``logits`` is kept, so a loss can still be backpropagated afterwards.
     """
-    options = MarginOptions.create(
-        top_k=top_k, norm=norm, epsilon=epsilon, norm_scale=norm_scale, score=score
-    )
+    loss_only = sorted(set(fields) & set(LOSS_ONLY))
+    if loss_only:
+        raise TypeError(
+            f"margin_distances() got the loss-only option(s) {loss_only}, which do not change "
+            "the distances"
+        )
+    options = resolve(options, fields, caller="margin_distances")
     return distances(
         logits,
         target,
         layers,
         options,
         create_graph=False,
-        exact_per_example=exact_per_example,
-        check_values=check_values,
+        exact_per_example=options.exact_per_example,
+        check_values=options.check_values,
     )

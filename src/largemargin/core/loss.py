@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from largemargin.core.distances import distances
-from largemargin.core.options import MarginOptions
+from largemargin.core.options import OPTION_NAMES, MarginOptions, resolve
 
 
 def hinge(dist: torch.Tensor, options: MarginOptions) -> torch.Tensor:
@@ -38,20 +39,11 @@ def large_margin_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
     layers: Sequence[torch.Tensor],
+    options: MarginOptions | None = None,
     *,
-    gamma: float | Sequence[float] = 10000.0,
-    alpha: float = 2.0,
-    top_k: int = 1,
-    norm: float | str = 2,
-    epsilon: float = 1e-8,
-    second_order: bool = False,
-    aggregation: str = "min",
-    norm_scale: str | Sequence[float] | None = None,
-    score: str = "prob",
-    reduction: str = "mean",
-    exact_per_example: bool = False,
-    check_values: bool | None = None,
-) -> torch.Tensor:
+    return_distances: bool = False,
+    **fields: Any,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Large margin loss: push every example ``gamma`` away from the boundary at each layer.
 
     Args:
@@ -60,123 +52,55 @@ def large_margin_loss(
         layers: L tensors with batch size B that ``logits`` depend on: the input (with
             ``requires_grad``), hidden activations, or the logits. See ``forward_with_layers``
             to collect them from an unmodified model.
-        gamma: the target distance, one float or one per layer (in the units of each layer
-            measured in the lp norm, divided by ``norm_scale``).
-        alpha: > 0; examples further than ``alpha * gamma`` on the wrong side of the margin
-            (d < gamma * (1 - alpha)) are ignored.
-        top_k: number of competitor classes, in [1, C-1].
-        norm: p of the lp norm the margin is measured in, any p >= 1 or ``"inf"``.
-        epsilon: added to the dual gradient norm before dividing (keeps d finite).
-        second_order: False treats the gradient norm as a constant (the reference default);
-            True backpropagates through it (double backpropagation).
-        aggregation: ``"min"`` keeps the closest of the top-k competitors, ``"sum"`` sums them.
-        norm_scale: None, one positive divisor per layer, or ``"dim"`` (the layer's
-            per-example element count: the mean absolute gradient for p = inf).
-        score: ``"prob"`` (softmax probabilities, as the reference code) or ``"logit"``.
-        reduction: ``"mean"`` (batch mean of the layer mean), ``"sum"`` or ``"none"`` (B,).
-        exact_per_example: use each example's own gradient instead of the batch-sum gradient;
-            differs only when examples interact (train-mode BatchNorm), at B times the cost.
-        check_values: check that ``logits`` are finite and labels in [0, C): None (default)
-            for CPU tensors only, where it costs no device sync, so a GPU step never waits for
-            the device; True on every device (one sync per call: for debugging); False never.
-            Shapes, dtypes and devices are always checked.
+        options: a ``MarginOptions``; or None, and its fields as keywords (``gamma=100.0,
+            norm="inf"``, ...: every option, its default and its meaning are those of
+            ``MarginOptions``). Passing both raises TypeError.
+        return_distances: also return the distances the loss was computed from.
 
     Returns:
         The non-negative hinge max(0, min(gamma - d, alpha * gamma)), summed over the kept
         competitors, averaged over layers, reduced over the batch; 0 when every example is
         beyond the margin. The reference code returns this minus gamma per term; gradients
-        are identical.
+        are identical. With ``return_distances``: ``(loss, distances)``, the signed
+        distances d of shape (B, L, k) with their graph (as ``margin_distances`` computes
+        them, competitors sorted by decreasing score; detach them to log).
     """
-    options = MarginOptions.create(
-        gamma=gamma,
-        alpha=alpha,
-        top_k=top_k,
-        norm=norm,
-        epsilon=epsilon,
-        second_order=second_order,
-        aggregation=aggregation,
-        norm_scale=norm_scale,
-        score=score,
-        reduction=reduction,
-    )
-    return _loss(logits, target, layers, options, exact_per_example, check_values)[0]
-
-
-def _loss(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    layers: Sequence[torch.Tensor],
-    options: MarginOptions,
-    exact_per_example: bool,
-    check_values: bool | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reduced loss, distances (B, L, k) with graph)."""
+    options = resolve(options, fields, caller="large_margin_loss")
     dist = distances(
         logits,
         target,
         layers,
         options,
         create_graph=True,
-        exact_per_example=exact_per_example,
-        check_values=check_values,
+        exact_per_example=options.exact_per_example,
+        check_values=options.check_values,
     )
-    return reduce(hinge(dist, options), options.reduction), dist
+    loss = reduce(hinge(dist, options), options.reduction)
+    return (loss, dist) if return_distances else loss
 
 
 class LargeMarginLoss(nn.Module):
-    """Module form of :func:`large_margin_loss`; takes the same keyword arguments.
+    """Module form of :func:`large_margin_loss`: holds its ``MarginOptions``.
 
-    ``criterion(logits, target, layers)`` returns the loss. After each call,
-    ``last_distances`` holds the detached distances (B, L, k) of that batch, for logging the
-    margin during training at no extra cost.
+    ``LargeMarginLoss(options)`` or ``LargeMarginLoss(gamma=100.0, ...)`` (not both);
+    ``criterion(logits, target, layers)`` returns the loss, and
+    ``criterion(logits, target, layers, return_distances=True)`` returns ``(loss, distances)``.
     """
 
-    def __init__(
-        self,
-        *,
-        gamma: float | Sequence[float] = 10000.0,
-        alpha: float = 2.0,
-        top_k: int = 1,
-        norm: float | str = 2,
-        epsilon: float = 1e-8,
-        second_order: bool = False,
-        aggregation: str = "min",
-        norm_scale: str | Sequence[float] | None = None,
-        score: str = "prob",
-        reduction: str = "mean",
-        exact_per_example: bool = False,
-        check_values: bool | None = None,
-    ) -> None:
+    def __init__(self, options: MarginOptions | None = None, **fields: Any) -> None:
         super().__init__()
-        self.options = MarginOptions.create(
-            gamma=gamma,
-            alpha=alpha,
-            top_k=top_k,
-            norm=norm,
-            epsilon=epsilon,
-            second_order=second_order,
-            aggregation=aggregation,
-            norm_scale=norm_scale,
-            score=score,
-            reduction=reduction,
-        )
-        self.exact_per_example = bool(exact_per_example)
-        self.check_values = check_values
-        self.last_distances: torch.Tensor | None = None
+        self.options = resolve(options, fields, caller="LargeMarginLoss")
 
     def forward(
-        self, logits: torch.Tensor, target: torch.Tensor, layers: Sequence[torch.Tensor]
-    ) -> torch.Tensor:
-        loss, dist = _loss(
-            logits, target, layers, self.options, self.exact_per_example, self.check_values
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        layers: Sequence[torch.Tensor],
+        return_distances: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return large_margin_loss(
+            logits, target, layers, self.options, return_distances=return_distances
         )
-        self.last_distances = dist.detach()
-        return loss
 
     def extra_repr(self) -> str:
-        o = self.options
-        return (
-            f"gamma={o.gamma}, alpha={o.alpha}, top_k={o.top_k}, norm={o.norm}, "
-            f"second_order={o.second_order}, aggregation={o.aggregation!r}, "
-            f"norm_scale={o.norm_scale!r}, score={o.score!r}, reduction={o.reduction!r}"
-        )
+        return ", ".join(f"{name}={getattr(self.options, name)!r}" for name in OPTION_NAMES)

@@ -37,6 +37,7 @@ from largemargin.training.config import (
     OptimConfig,
     RunConfig,
     TrainerConfig,
+    recipe,
     to_dict,
 )
 from largemargin.training.run import train
@@ -51,35 +52,29 @@ recipe."""
 LOSSES: dict[str, LossConfig] = {
     "cross-entropy": LossConfig(kind="cross_entropy"),
     "hinge": LossConfig(kind="hinge"),
-    "margin l1": LossConfig(kind="large_margin", norm=1),
-    "margin l2": LossConfig(kind="large_margin", norm=2),
-    "margin l-inf": LossConfig(kind="large_margin", norm="inf"),
+    "margin l1": recipe(norm=1),
+    "margin l2": recipe(norm=2),
+    "margin l-inf": recipe(norm="inf"),
     # Variants for adversarial robustness (the adversarial experiment compares them): logit
     # scores (the paper's equation) and/or the second-order gradient; gamma in the units of
     # norm_scale "dim" (at the input, l-inf: 784 x pixels, so gamma 100 is about 0.13 pixels).
-    "margin l-inf, second-order": LossConfig(kind="large_margin", norm="inf", second_order=True),
-    "margin l-inf, logit": LossConfig(kind="large_margin", norm="inf", score="logit"),
-    "margin l-inf, logit, second-order": LossConfig(
-        kind="large_margin", norm="inf", score="logit", second_order=True
+    "margin l-inf, second-order": recipe(norm="inf", second_order=True),
+    "margin l-inf, logit": recipe(norm="inf", score="logit"),
+    "margin l-inf, logit, second-order": recipe(norm="inf", score="logit", second_order=True),
+    "margin l-inf, logit, second-order, gamma 100": recipe(
+        norm="inf", score="logit", second_order=True, gamma=100.0
     ),
-    "margin l-inf, logit, second-order, gamma 100": LossConfig(
-        kind="large_margin", norm="inf", score="logit", second_order=True, gamma=100.0
-    ),
-    "margin l-inf, logit, second-order, gamma 10": LossConfig(
-        kind="large_margin", norm="inf", score="logit", second_order=True, gamma=10.0
+    "margin l-inf, logit, second-order, gamma 10": recipe(
+        norm="inf", score="logit", second_order=True, gamma=10.0
     ),
     # Noise-robust variants. "all competitors": the recipe summed over all 9 competitors instead
     # of the closest one, which keeps learning worth more than a constant output up to 90% label
     # noise (the closest competitor alone: up to 50%; see largemargin.training.collapse).
     # "+ cross-entropy": the recipe divided by gamma (a term of about 1) plus cross-entropy.
-    "margin l2, all competitors": LossConfig(
-        kind="large_margin", norm=2, top_k=9, aggregation="sum"
-    ),
-    "margin l-inf, all competitors": LossConfig(
-        kind="large_margin", norm="inf", top_k=9, aggregation="sum"
-    ),
-    "margin l-inf + cross-entropy": LossConfig(
-        kind="large_margin", norm="inf", cross_entropy_weight=1.0, margin_scale=10000.0
+    "margin l2, all competitors": recipe(norm=2, top_k=9, aggregation="sum"),
+    "margin l-inf, all competitors": recipe(norm="inf", top_k=9, aggregation="sum"),
+    "margin l-inf + cross-entropy": replace(
+        recipe(norm="inf"), cross_entropy_weight=1.0, margin_scale=10000.0
     ),
 }
 BASELINE = "cross-entropy"

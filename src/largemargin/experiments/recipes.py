@@ -181,8 +181,8 @@ def run(g: RecipeGrid, folder: Path) -> str:
     plot_margin_cdfs(margins, folder / "margins.png")
     m = g.base.model
     description = (
-        f"{m.name}, margin on {m.margin_layers} ({g.base.loss.norm} norm, top-k "
-        f"{g.base.loss.top_k}), data {data.name} at {data.data_dir}, "
+        f"{m.name}, margin on {m.margin_layers} ({g.base.loss.margin.norm:g} norm, top-k "
+        f"{g.base.loss.margin.top_k}), data {data.name} at {data.data_dir}, "
         f"{len(bundle.train)} training images, "
         f"{g.base.trainer.epochs} epoch(s); seeds {g.seeds}"
     )

@@ -14,7 +14,7 @@ from largemargin.models import build_model, default_margin_layers
 from largemargin.models.import_path import is_import_path
 from largemargin.torch_utils import pick_device
 from largemargin.training.checkpoint import read_checkpoint
-from largemargin.training.config import RunConfig, from_dict
+from largemargin.training.config import RunConfig, from_dict, migrate
 from largemargin.training.objective import logit_margins
 
 
@@ -35,7 +35,7 @@ def load_checkpoint(
     shape = record.pop("model_shape")
     record.pop("data_info", None)
     try:
-        cfg = from_dict(record)
+        cfg = from_dict(migrate(record))  # migrate: a run saved before loss.margin
     except (ValueError, TypeError) as error:
         raise ValueError(f"{where}: its config is not a run config ({error})") from error
     name = str(cfg.model.name)
@@ -105,7 +105,7 @@ def evaluate(
         for x, y in DataLoader(bundle.test, batch_size=batch_size):
             x, y = x.to(device), y.to(device)
             logits, acts = lm.forward_with_layers(model, x, layers)
-            parts.append(logit_margins(logits, y, acts, norm=cfg.loss.norm).cpu())
+            parts.append(logit_margins(logits, y, acts, norm=cfg.loss.margin.norm).cpu())
             correct += int((logits.argmax(1) == y).sum())
             count += len(y)
     margins = torch.cat(parts).T  # (L, N)
@@ -114,7 +114,7 @@ def evaluate(
         "dataset": data.name,
         "examples": count,
         "accuracy": correct / count,
-        "norm": str(cfg.loss.norm),
+        "norm": f"{cfg.loss.margin.norm:g}",
         "mean_logit_margin": {n: float(m.mean()) for n, m in zip(layers, margins, strict=True)},
         "median_logit_margin": {n: float(m.median()) for n, m in zip(layers, margins, strict=True)},
     }

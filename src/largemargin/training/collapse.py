@@ -137,17 +137,18 @@ def find_collapse(
 def remedy(loss: LossConfig, num_classes: int) -> str:
     """What to try instead, for a run of ``loss`` on ``num_classes`` classes that collapsed."""
     others = num_classes - 1
-    if loss.kind == "large_margin" and (loss.top_k < others or loss.aggregation == "min"):
+    margin = loss.margin
+    if loss.kind == "large_margin" and (margin.top_k < others or margin.aggregation == "min"):
         return (
             "with label noise above 50% the closest-competitor margin loss rewards a constant "
-            f"output: use `--loss.top_k {others} --loss.aggregation sum` "
+            f"output: use `--loss.margin.top_k {others} --loss.margin.aggregation sum` "
             "(configs/mnist-noisy-labels.yaml) or cross-entropy"
         )
     if loss.kind == "hinge":
         return (
             "with label noise above 50% the multi-class hinge (closest competitor) rewards a "
             "constant output: use cross-entropy, or the large margin loss with "
-            f"`--loss.top_k {others} --loss.aggregation sum`"
+            f"`--loss.margin.top_k {others} --loss.margin.aggregation sum`"
         )
     return (
         f"above {others}/{num_classes} label noise no loss can learn; otherwise lower the "

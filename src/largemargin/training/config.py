@@ -1,9 +1,10 @@
 """Every setting of a training run, in one visible place, checked before training starts.
 
 A run is a ``RunConfig``: data (``largemargin.data.DataConfig``), model, loss, optimiser and
-trainer sections. The CLI builds it from a YAML file and/or flags (``--loss.gamma 100``); the run
-folder gets the resolved config back as ``config.yaml``. Defaults: the paper's MNIST network and
-loss (GUIDE.md) on the packaged MNIST subset, with the optimiser of configs/mnist-15min.yaml.
+trainer sections. The CLI builds it from a YAML file and/or flags (``--loss.margin.gamma 100``);
+the run folder gets the resolved config back as ``config.yaml``. Defaults: the paper's MNIST
+network and loss (``RECIPE_MARGIN``) on the packaged MNIST subset, with the optimiser of
+configs/mnist-15min.yaml.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
-from largemargin.core.options import MarginOptions
+from largemargin.core.options import OPTION_NAMES, MarginOptions
 from largemargin.data import DataConfig
 from largemargin.errors import bad_value as _fail
 
-LOSSES = ("cross_entropy", "hinge", "large_margin")
+LOSS_KINDS = ("cross_entropy", "hinge", "large_margin")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
 
@@ -61,25 +63,30 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)
 
 
+RECIPE_MARGIN = MarginOptions(alpha=4.0, norm="inf", epsilon=1e-6, norm_scale="dim")
+"""The large margin options a run trains with by default: the paper's MNIST recipe (the reference
+code's settings), which differs on purpose from the library defaults of ``MarginOptions`` in
+four options: alpha 4 (not 2), the l-inf norm (not l2), epsilon 1e-6 (not 1e-8) and norm_scale
+"dim" (not None, so that the l-inf margin's dual l1 norm is the mean absolute gradient)."""
+
+
+def recipe(**changes: object) -> LossConfig:
+    """A large margin ``LossConfig`` with ``RECIPE_MARGIN`` changed by ``changes`` (options of
+    ``MarginOptions``, e.g. ``recipe(norm=2, top_k=9)``)."""
+    return LossConfig(kind="large_margin", margin=dataclasses.replace(RECIPE_MARGIN, **changes))
+
+
 @dataclass
 class LossConfig:
-    """The training objective: the large margin loss of Elsayed et al. (its options are those of
-    ``largemargin.large_margin_loss``), cross-entropy, or the multi-class hinge.
+    """The training objective: the large margin loss of Elsayed et al., cross-entropy, or the
+    multi-class hinge.
 
     Attributes:
         kind: "large_margin", "cross_entropy", or "hinge" (multi-class hinge, Crammer-Singer).
-        gamma: the margin's target distance, one value or one per margin layer, in each
-            layer's units (measured in the lp norm, divided by norm_scale).
-        alpha: > 0; examples further than alpha * gamma on the wrong side of the margin are
-            ignored.
-        top_k: competitor classes per example, in [1, classes - 1].
-        norm: p of the lp norm the margin is measured in (>= 1, or "inf").
-        epsilon: added to the gradient's dual norm before dividing.
-        second_order: backpropagate through the gradient norm (double backpropagation).
-        aggregation: "min" keeps the closest of the top_k competitors, "sum" sums them.
-        norm_scale: divisor of the dual norm per layer: "dim" (the layer's element count),
-            one value per layer, or None.
-        score: "prob" (softmax probabilities, as the reference code) or "logit".
+        margin: the large margin loss's options (largemargin.MarginOptions), for kind
+            "large_margin" and for the training margin logged with the other kinds; default:
+            the MNIST recipe, which differs from the library's defaults in alpha 4, norm inf,
+            epsilon 1e-6 and norm_scale dim (RECIPE_MARGIN). Reduction "none" is refused.
         cross_entropy_weight: adds that multiple of the cross-entropy to the large margin loss
             (the reference recipe uses 0).
         margin_scale: divides the large margin loss before it is added (1 keeps the paper's
@@ -88,32 +95,10 @@ class LossConfig:
     """
 
     kind: Literal["cross_entropy", "hinge", "large_margin"] = "large_margin"
-    gamma: float | list[float] = 10000.0
-    alpha: float = 4.0
-    top_k: int = 1
-    norm: float | str = "inf"
-    epsilon: float = 1e-6
-    second_order: bool = False
-    aggregation: Literal["min", "sum"] = "min"
-    norm_scale: str | list[float] | None = "dim"
-    score: Literal["prob", "logit"] = "prob"
+    margin: MarginOptions = field(default_factory=lambda: RECIPE_MARGIN)
     cross_entropy_weight: float = 0.0
     margin_scale: float = 1.0
     hinge_margin: float = 1.0
-
-    def margin_options(self) -> dict:
-        """Keyword arguments for ``largemargin.LargeMarginLoss``."""
-        return dict(
-            gamma=self.gamma,
-            alpha=self.alpha,
-            top_k=self.top_k,
-            norm=self.norm,
-            epsilon=self.epsilon,
-            second_order=self.second_order,
-            aggregation=self.aggregation,
-            norm_scale=self.norm_scale,
-            score=self.score,
-        )
 
 
 @dataclass
@@ -242,10 +227,12 @@ class RunConfig:
 def validate(cfg: RunConfig) -> None:
     """Raise ValueError naming the first bad setting; run before any data or model is built."""
     loss = cfg.loss
-    if loss.kind not in LOSSES:
-        raise _fail("loss.kind", loss.kind, f"one of {LOSSES}")
-    if loss.kind == "large_margin":
-        MarginOptions.create(**loss.margin_options())  # every margin option, checked
+    if loss.kind not in LOSS_KINDS:
+        raise _fail("loss.kind", loss.kind, f"one of {LOSS_KINDS}")
+    if not isinstance(loss.margin, MarginOptions):  # its own checks ran when it was made
+        raise _fail("loss.margin", loss.margin, "a largemargin.MarginOptions")
+    if loss.margin.reduction == "none":
+        raise _fail("loss.margin.reduction", "none", "'mean' or 'sum': training needs a scalar")
     for name in ("cross_entropy_weight",):
         value = getattr(loss, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -296,50 +283,76 @@ def validate(cfg: RunConfig) -> None:
 def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:
     """Raise ValueError naming the first setting that does not fit the data's ``num_classes``
     or the ``num_layers`` margin layers; run once both are known, before anything is written."""
-    loss = cfg.loss
-    if loss.top_k > num_classes - 1:
+    margin = cfg.loss.margin
+    if margin.top_k > num_classes - 1:
         expected = f"an int in [1, {num_classes - 1}]: the data has {num_classes} classes"
-        raise _fail("loss.top_k", loss.top_k, expected)
+        raise _fail("loss.margin.top_k", margin.top_k, expected)
     for name in ("gamma", "norm_scale"):
-        value = getattr(loss, name)
-        if isinstance(value, (list, tuple)) and len(value) != num_layers:
+        value = getattr(margin, name)
+        if isinstance(value, tuple) and len(value) != num_layers:
             expected = f"one value, or one per margin layer ({num_layers} layers)"
-            raise _fail(f"loss.{name}", value, expected)
-
-
-_SECTIONS = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "loss": LossConfig,
-    "optim": OptimConfig,
-    "trainer": TrainerConfig,
-}
+            raise _fail(f"loss.margin.{name}", list(value), expected)
 
 
 def to_dict(cfg: RunConfig) -> dict:
-    """Plain nested dict of the config (YAML/JSON ready)."""
+    """Plain nested dict of the config (YAML/JSON ready; tuples stay tuples)."""
     return dataclasses.asdict(cfg)
 
 
 def from_dict(values: dict) -> RunConfig:
-    """Build a ``RunConfig`` from a nested dict; unknown keys raise ValueError naming them."""
+    """Build a ``RunConfig`` from a nested dict; unknown keys raise ValueError naming them, and
+    a loss option given directly under ``loss`` (the layout before ``loss.margin``) raises
+    naming its new key (``migrate`` moves them, for configs saved by that version)."""
     if not isinstance(values, dict):
         raise TypeError(f"config must be a mapping, got {type(values).__name__}")
     top = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(values) - top)
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(top)}")
+    check_layout(values)
+    return _build(RunConfig, values, "")
+
+
+def check_layout(values: dict) -> None:
+    """Raise ValueError naming the new key of each loss option given directly under ``loss``
+    (the layout before ``loss.margin``): ``loss.gamma`` is now ``loss.margin.gamma``."""
+    loss = values.get("loss")
+    moved = sorted(set(loss) & set(OPTION_NAMES)) if isinstance(loss, dict) else []
+    if moved:
+        new = ", ".join(f"loss.margin.{key}" for key in moved)
+        raise ValueError(f"loss.{moved[0]}: the loss options moved under loss.margin; write {new}")
+
+
+def migrate(values: dict) -> dict:
+    """A copy of the config dict ``values`` with loss options saved flat under ``loss`` (as run
+    configs were before ``loss.margin``) moved to ``loss.margin``, which ``from_dict`` reads."""
+    loss = values.get("loss")
+    if not isinstance(loss, dict) or "margin" in loss:
+        return values
+    flat = {k: v for k, v in loss.items() if k in OPTION_NAMES}
+    rest = {k: v for k, v in loss.items() if k not in OPTION_NAMES}
+    return {**values, "loss": {**rest, "margin": flat}}
+
+
+def _build(cls: type, values: dict, where: str, base: object = None):
+    """``cls`` from ``values``, or ``base`` (an instance) with ``values`` changed; nested
+    dataclass fields are built from their dicts on top of the field's default, so that
+    ``loss: {margin: {gamma: 100}}`` keeps the recipe's other options, as the CLI does. Unknown
+    keys are named with their section ``where``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    bad = sorted(set(values) - names)
+    if bad:
+        raise ValueError(f"unknown key(s) {bad} in {where}; valid keys: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    factories = {f.name: f.default_factory for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
-        section = _SECTIONS.get(key)
-        if section is None:
-            kwargs[key] = value
-            continue
-        if not isinstance(value, dict):
-            raise ValueError(f"{key}: expected a mapping of settings, got {value!r}")
-        names = {f.name for f in dataclasses.fields(section)}
-        bad = sorted(set(value) - names)
-        if bad:
-            raise ValueError(f"unknown key(s) {bad} in {key}; valid keys: {sorted(names)}")
-        kwargs[key] = section(**value)
-    return RunConfig(**kwargs)
+        section = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(hints[key]) and not dataclasses.is_dataclass(value):
+            if not isinstance(value, dict):
+                raise ValueError(f"{section}: expected a mapping of settings, got {value!r}")
+            factory = factories[key]
+            default = None if factory is dataclasses.MISSING else factory()
+            value = _build(hints[key], value, section, default)
+        kwargs[key] = value
+    return cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)

@@ -91,9 +91,7 @@ class Objective:
         self.cfg = cfg
         self.layers = layers
         self.weight_decay = weight_decay
-        self.margin = (
-            lm.LargeMarginLoss(**cfg.margin_options()) if cfg.kind == "large_margin" else None
-        )
+        self.margin = lm.LargeMarginLoss(cfg.margin) if cfg.kind == "large_margin" else None
 
     def __call__(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, measure_margin: bool = False
@@ -102,13 +100,14 @@ class Objective:
         margins: dict[str, torch.Tensor] = {}
         if self.margin is not None:
             logits, layers = lm.forward_with_layers(model, x, self.layers)
-            parts["margin"] = self.margin(logits, y, layers) / self.cfg.margin_scale
-            margins = self._mean_margins(self.margin.last_distances)
+            loss, dist = self.margin(logits, y, layers, return_distances=True)
+            parts["margin"] = loss / self.cfg.margin_scale
+            margins = self._mean_margins(dist.detach())
             if self.cfg.cross_entropy_weight > 0:
                 parts["cross_entropy"] = self.cfg.cross_entropy_weight * F.cross_entropy(logits, y)
         elif measure_margin:
             logits, layers = lm.forward_with_layers(model, x, self.layers)
-            margins = self._training_score_margins(logits, y, layers)
+            margins = self._mean_margins(lm.margin_distances(logits, y, layers, self.cfg.margin))
         else:
             logits = model(x)
         if self.cfg.kind == "cross_entropy":
@@ -125,25 +124,8 @@ class Objective:
         self, logits: torch.Tensor, y: torch.Tensor, layers: list[torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Batch mean of ``logit_margins`` per layer name (the run's lp norm, layer units)."""
-        means = logit_margins(logits, y, layers, norm=self.cfg.norm).mean(dim=0)
+        means = logit_margins(logits, y, layers, norm=self.cfg.margin.norm).mean(dim=0)
         return dict(zip(self.layers, means.unbind(), strict=True))
-
-    def _training_score_margins(
-        self, logits: torch.Tensor, y: torch.Tensor, layers: list[torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        """The distances the large margin loss with this run's options would compute."""
-        c = self.cfg
-        dist = lm.margin_distances(
-            logits,
-            y,
-            layers,
-            top_k=c.top_k,
-            norm=c.norm,
-            epsilon=c.epsilon,
-            norm_scale=c.norm_scale,
-            score=c.score,
-        )
-        return self._mean_margins(dist)
 
     def _mean_margins(self, dist: torch.Tensor) -> dict[str, torch.Tensor]:
         closest = dist.amin(dim=2).mean(dim=0)  # (L,): mean over the batch of the closest
