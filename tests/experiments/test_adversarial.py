@@ -18,9 +18,9 @@ def test_cells_train_the_baseline_first_and_every_variant(tmp_path):
     assert [c.loss for c in cells[: len(g.seeds)]] == ["cross-entropy"] * len(g.seeds)
     loss = {c.loss: (c.config.loss, c.config.model.margin_layers) for c in cells}
     assert loss["cross-entropy"][0].kind == "cross_entropy"
-    reference = loss["reference (softmax, first-order)"][0]
+    reference = loss["reference (softmax, first-order)"][0].margin
     assert (reference.score, reference.second_order, reference.gamma) == ("prob", False, 10000.0)
-    second = loss["logit, second-order, gamma 100"][0]
+    second = loss["logit, second-order, gamma 100"][0].margin
     assert (second.score, second.second_order, second.gamma) == ("logit", True, 100.0)
     assert loss["logit, second-order, input only"][1] == ["input"]
     assert loss["logit, second-order"][1] == ["input", "block1", "block2"]
