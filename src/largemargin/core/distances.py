@@ -59,21 +59,33 @@ def _batched_gradients(
 def _batch_sum_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool
 ) -> tuple[torch.Tensor | None, ...]:
-    """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward for all layers.
+    """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward per competitor j.
 
     Returns one tensor per layer of shape (k, *layer.shape) (None for a layer the gaps do not
-    depend on). The k competitors are batched through ``is_grads_batched``. Exact per example
-    when examples do not interact (no train-mode BatchNorm).
+    depend on). Exact per example when examples do not interact (no train-mode BatchNorm).
+
+    The k competitors run as k plain backward passes over the retained graph rather than one
+    ``is_grads_batched`` pass: that vmap has no batching rule for the convolution, pooling
+    and BatchNorm backwards, so it already loops over the k rows op by op, and adds a
+    ``cat`` per op and (with ``create_graph``) a per-row select/copy to the double backward
+    (about 2x slower at k = 9 first-order, 3x second-order; docs/benchmarks.md). Each pass
+    computes exactly what one row of the batched pass computes.
     """
     k = gaps.shape[1]
-    if k == 1:
-        grads = torch.autograd.grad(
-            gaps.sum(), layers, retain_graph=True, create_graph=create_graph, allow_unused=True
+    rows = [
+        torch.autograd.grad(
+            gaps[:, j].sum(),
+            layers,
+            retain_graph=True,
+            create_graph=create_graph,
+            allow_unused=True,
         )
-        return tuple(None if g is None else g.unsqueeze(0) for g in grads)
-    eye = torch.eye(k, dtype=gaps.dtype, device=gaps.device)
-    grad_outputs = eye[:, None, :].expand(k, gaps.shape[0], k)
-    return _batched_gradients(gaps, layers, grad_outputs, create_graph)
+        for j in range(k)
+    ]
+    return tuple(
+        None if per_row[0] is None else torch.stack(per_row) if k > 1 else per_row[0].unsqueeze(0)
+        for per_row in zip(*rows, strict=True)
+    )
 
 
 def _per_example_gradients(
