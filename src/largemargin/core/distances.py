@@ -58,20 +58,21 @@ def _batched_gradients(
 
 def _batch_sum_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool
-) -> tuple[torch.Tensor | None, ...]:
+) -> tuple[tuple[torch.Tensor, ...] | None, ...]:
     """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward per competitor j.
 
-    Returns one tensor per layer of shape (k, *layer.shape) (None for a layer the gaps do not
-    depend on). Exact per example when examples do not interact (no train-mode BatchNorm).
+    Returns per layer the k gradients (one per competitor, each shaped like the layer), or None
+    for a layer the gaps do not depend on. Exact per example when examples do not interact (no
+    train-mode BatchNorm).
 
     The k competitors run as k plain backward passes over the retained graph rather than one
-    ``is_grads_batched`` pass: that vmap has no batching rule for the convolution, pooling
-    and BatchNorm backwards, so it already loops over the k rows op by op, and adds a
-    ``cat`` per op and (with ``create_graph``) a per-row select/copy to the double backward
-    (about 2x slower at k = 9 first-order, 3x second-order; docs/benchmarks.md). Each pass
-    computes exactly what one row of the batched pass computes.
+    ``is_grads_batched`` pass: that vmap has no batching rule for the convolution, pooling and
+    BatchNorm backwards, so it loops over the k rows op by op anyway, and adds a ``cat`` per op
+    and, with ``create_graph``, a select and a zero-filled copy per row and op to the double
+    backward (2x slower at k = 9 first-order, 3x second-order: docs/benchmarks.md). Each pass
+    computes what one row of the batched pass computes. The rows are returned unstacked so
+    that no (k, B, ...) copy is made.
     """
-    k = gaps.shape[1]
     rows = [
         torch.autograd.grad(
             gaps[:, j].sum(),
@@ -80,18 +81,16 @@ def _batch_sum_gradients(
             create_graph=create_graph,
             allow_unused=True,
         )
-        for j in range(k)
+        for j in range(gaps.shape[1])
     ]
-    return tuple(
-        None if per_row[0] is None else torch.stack(per_row) if k > 1 else per_row[0].unsqueeze(0)
-        for per_row in zip(*rows, strict=True)
-    )
+    return tuple(None if per_row[0] is None else per_row for per_row in zip(*rows, strict=True))
 
 
 def _per_example_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool, chunk: int = 32
-) -> tuple[torch.Tensor | None, ...]:
-    """Exact per-example gradients d gaps[b, j] / d layer[b], shape (k, *layer.shape) per layer.
+) -> tuple[tuple[torch.Tensor, ...] | None, ...]:
+    """Exact per-example gradients d gaps[b, j] / d layer[b]: per layer the k gradients (one
+    per competitor, each shaped like the layer), None for a layer the gaps do not depend on.
 
     Unlike the batch-sum trick this drops the cross-example terms that train-mode BatchNorm adds;
     it costs B*k batched backward rows instead of k (run ``chunk`` examples at a time).
@@ -114,7 +113,8 @@ def _per_example_gradients(
             own = g[torch.arange(n * k, device=gaps.device), example]  # (n*k, *layer[0].shape)
             per_layer[i].append(own.reshape(n, k, *own.shape[1:]).transpose(0, 1))
     return tuple(
-        torch.cat(parts, dim=1) if ok else None for parts, ok in zip(per_layer, used, strict=True)
+        torch.cat(parts, dim=1).unbind(0) if ok else None
+        for parts, ok in zip(per_layer, used, strict=True)
     )
 
 
@@ -143,13 +143,16 @@ def distances(
     sizes = [layer[0].numel() for layer in layer_list]
     columns = []
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        for i, (g, scale) in enumerate(zip(grads, options.scales(sizes), strict=True)):
-            if g is None:
+        for i, (rows, scale) in enumerate(zip(grads, options.scales(sizes), strict=True)):
+            if rows is None:
                 raise ValueError(
                     f"layers[{i}] is not used to compute logits: pass tensors that logits "
                     "depend on (the input, hidden activations or the logits)"
                 )
-            norm = dual_norm(g.flatten(start_dim=2).to(gaps.dtype), options.dual).T  # (B, k)
+            norm = torch.stack(
+                [dual_norm(g.flatten(start_dim=1).to(gaps.dtype), options.dual) for g in rows],
+                dim=1,
+            )  # (B, k)
             if not options.second_order:
                 norm = norm.detach()
             columns.append(gaps / (norm / scale + options.epsilon))
