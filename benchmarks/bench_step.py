@@ -17,6 +17,7 @@ resident set after a warm-up step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -75,9 +76,11 @@ class Variant:
     second_order: bool = False
 
 
-def margin_loss(second_order: bool, top_k: int = 1, aggregation: str = "min") -> Callable:
+def margin_loss(
+    names: list[str], second_order: bool, top_k: int = 1, aggregation: str = "min"
+) -> Callable:
     def step_loss(model, x, y):
-        logits, layers = lm.forward_with_layers(model, x, LAYERS)
+        logits, layers = lm.forward_with_layers(model, x, names)
         return lm.large_margin_loss(
             logits,
             y,
@@ -91,24 +94,25 @@ def margin_loss(second_order: bool, top_k: int = 1, aggregation: str = "min") ->
     return step_loss
 
 
-def reference_loss(second_order: bool, top_k: int = 1) -> Callable:
+def reference_loss(names: list[str], second_order: bool, top_k: int = 1) -> Callable:
     def step_loss(model, x, y):
-        logits, layers = lm.forward_with_layers(model, x, LAYERS)
+        logits, layers = lm.forward_with_layers(model, x, names)
         return reference_algorithm_loss(logits, y, layers, second_order=second_order, top_k=top_k)
 
     return step_loss
 
 
-def floor_loss(second_order: bool) -> Callable:
+def floor_loss(names: list[str], second_order: bool) -> Callable:
     """The least work a one-competitor margin step needs: the forward, one gradient row to all
     margin layers (with the fast kernel; with its graph when second-order, then backpropagated
     through the layer gradients' l1 norms), and the parameter backward of cross-entropy. No
     distances, no hinge."""
 
     def step_loss(model, x, y):
-        logits, layers = lm.forward_with_layers(model, x, LAYERS)
+        logits, layers = lm.forward_with_layers(model, x, names)
         gaps = score_gaps(logits, y, 1, "prob")
-        with FastConvInputGrad():
+        # the margin uses the fast kernel on the CPU only (see largemargin.core.distances)
+        with FastConvInputGrad() if x.device.type == "cpu" else contextlib.nullcontext():
             grads = torch.autograd.grad(
                 gaps.sum(), layers, retain_graph=True, create_graph=second_order
             )
@@ -120,23 +124,27 @@ def floor_loss(second_order: bool) -> Callable:
     return step_loss
 
 
-def make_variants() -> dict[str, Variant]:
+def make_variants(names: list[str] = LAYERS) -> dict[str, Variant]:
+    """Every timed step, by name; ``names``: the margin layers."""
+
     def cross_entropy(model, x, y):
         return F.cross_entropy(model(x), y)
 
     return {
         "cross-entropy": Variant(cross_entropy),
-        "floor, first-order, 1 row": Variant(floor_loss(False)),
-        "floor, second-order, 1 row": Variant(floor_loss(True)),
-        "margin, first-order": Variant(margin_loss(False), 1.35, 1),
-        "margin, second-order": Variant(margin_loss(True), 2.0, 1, True),
-        "margin, first-order, top_k=5": Variant(margin_loss(False, 5), 3.0, 5),
+        "floor, first-order, 1 row": Variant(floor_loss(names, False)),
+        "floor, second-order, 1 row": Variant(floor_loss(names, True)),
+        "margin, first-order": Variant(margin_loss(names, False), 1.35, 1),
+        "margin, second-order": Variant(margin_loss(names, True), 2.0, 1, True),
+        "margin, first-order, top_k=5": Variant(margin_loss(names, False, 5), 3.0, 5),
         # the noise-robust variant: every competitor's term summed
-        "margin, first-order, top_k=9, sum": Variant(margin_loss(False, 9, "sum"), 4.0, 9),
-        "margin, second-order, top_k=9, sum": Variant(margin_loss(True, 9, "sum"), 8.0, 9, True),
-        "reference algorithm, first-order": Variant(reference_loss(False)),
-        "reference algorithm, second-order": Variant(reference_loss(True)),
-        "reference algorithm, first-order, top_k=5": Variant(reference_loss(False, 5)),
+        "margin, first-order, top_k=9, sum": Variant(margin_loss(names, False, 9, "sum"), 4.0, 9),
+        "margin, second-order, top_k=9, sum": Variant(
+            margin_loss(names, True, 9, "sum"), 8.0, 9, True
+        ),
+        "reference algorithm, first-order": Variant(reference_loss(names, False)),
+        "reference algorithm, second-order": Variant(reference_loss(names, True)),
+        "reference algorithm, first-order, top_k=5": Variant(reference_loss(names, False, 5)),
     }
 
 
