@@ -4,7 +4,7 @@ PY := .venv/bin/python
 RUN_STAMP := .venv/.installed-run
 DEV_STAMP := .venv/.installed-dev
 
-.PHONY: test demo bench lint
+.PHONY: test demo bench bench-loop lint
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -24,8 +24,12 @@ test: $(DEV_STAMP)
 demo: $(RUN_STAMP)
 	.venv/bin/largemargin demo
 
+# the step-cost table of docs/benchmarks.md (about 3 minutes on 2 CPU cores)
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/bench_step.py
+
+# the same comparison inside the Lightning training loop (docs/training.md)
+bench-loop: $(DEV_STAMP)
 	$(PY) benchmarks/bench_training_loop.py
 
 lint: $(DEV_STAMP)

@@ -1,19 +1,23 @@
 """Training-step cost of the large margin loss against cross-entropy, side by side.
 
-The reference MNIST network (GUIDE.md), train mode, batch 128, margin on the input and both conv
-blocks, p = inf with norm_scale="dim", k = 1 unless stated (top_k=9 with "sum": every competitor's
-term summed, the noise-robust variant). Every variant runs the same SGD step; variants are
-interleaved round by round so machine noise hits them alike, and the median step time of each is
-reported as a ratio to cross-entropy. Peak memory: the CUDA allocator's peak on a GPU; on the CPU
-(Linux) the peak resident set of a fresh process running only that variant (glibc told to return
-large blocks at once), above its resident set after a warm-up step.
+The reference MNIST network (``mnist_reference``), train mode, batch 128, margin on the input
+and both conv blocks, p = inf with norm_scale="dim", k = 1 unless stated (top_k=9 with "sum":
+every competitor's term summed, the noise-robust variant). Every variant runs the same SGD step,
+backpropagating to the parameters only; variants are interleaved round by round so machine
+noise hits them alike, and the median step time of each is reported as a ratio to
+cross-entropy, beside its target and its floor. The floor of a variant with k competitors is
+cross-entropy plus k times the measured extra cost of one bare gradient row (``floor_loss``).
+Peak memory: the CUDA allocator's peak on a GPU; on the CPU (Linux) the peak resident set of a
+fresh process running only that variant (glibc told to return large blocks at once), above its
+resident set after a warm-up step.
 
-    python benchmarks/bench_step.py [--rounds 30] [--batch 128] [--device cpu|cuda]
+    python benchmarks/bench_step.py [--rounds 10] [--batch 128] [--device cpu|cuda] [--no-memory]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -21,11 +25,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 import largemargin as lm
+from largemargin.core.distances import score_gaps
+from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.models import build_model
 
 LAYERS = ["input", "block1", "block2"]
@@ -57,45 +64,106 @@ def reference_algorithm_loss(logits, y, layers, *, second_order: bool, top_k: in
     return total / len(layers)
 
 
-def make_variants() -> dict[str, Callable]:
+@dataclass(frozen=True)
+class Variant:
+    """One timed training step: ``loss(model, x, y)``; ``target``: the step-cost ratio to
+    cross-entropy it should reach (None: no target); ``rows``/``second_order``: how many
+    gradient rows its margin needs, to scale the measured one-row floor."""
+
+    loss: Callable
+    target: float | None = None
+    rows: int = 0
+    second_order: bool = False
+
+
+def margin_loss(
+    names: list[str], second_order: bool, top_k: int = 1, aggregation: str = "min"
+) -> Callable:
+    def step_loss(model, x, y):
+        logits, layers = lm.forward_with_layers(model, x, names)
+        return lm.large_margin_loss(
+            logits,
+            y,
+            layers,
+            second_order=second_order,
+            top_k=top_k,
+            aggregation=aggregation,
+            **MARGIN,
+        )
+
+    return step_loss
+
+
+def reference_loss(names: list[str], second_order: bool, top_k: int = 1) -> Callable:
+    def step_loss(model, x, y):
+        logits, layers = lm.forward_with_layers(model, x, names)
+        return reference_algorithm_loss(logits, y, layers, second_order=second_order, top_k=top_k)
+
+    return step_loss
+
+
+def floor_loss(names: list[str], second_order: bool) -> Callable:
+    """The least work a one-competitor margin step needs: the forward, one gradient row to all
+    margin layers (with the fast kernel; with its graph when second-order, then backpropagated
+    through the layer gradients' l1 norms), and the parameter backward of cross-entropy. No
+    distances, no hinge."""
+
+    def step_loss(model, x, y):
+        logits, layers = lm.forward_with_layers(model, x, names)
+        gaps = score_gaps(logits, y, 1, "prob")
+        # the margin uses the fast kernel on the CPU only (see largemargin.core.distances)
+        with FastConvInputGrad() if x.device.type == "cpu" else contextlib.nullcontext():
+            grads = torch.autograd.grad(
+                gaps.sum(), layers, retain_graph=True, create_graph=second_order
+            )
+        loss = F.cross_entropy(logits, y)
+        if second_order:
+            loss = loss + sum(g.abs().mean() for g in grads)
+        return loss
+
+    return step_loss
+
+
+def make_variants(names: list[str] = LAYERS) -> dict[str, Variant]:
+    """Every timed step, by name; ``names``: the margin layers."""
+
     def cross_entropy(model, x, y):
         return F.cross_entropy(model(x), y)
 
-    def ours(second_order: bool, top_k: int = 1, aggregation: str = "min"):
-        def step_loss(model, x, y):
-            logits, layers = lm.forward_with_layers(model, x, LAYERS)
-            return lm.large_margin_loss(
-                logits,
-                y,
-                layers,
-                second_order=second_order,
-                top_k=top_k,
-                aggregation=aggregation,
-                **MARGIN,
-            )
-
-        return step_loss
-
-    def reference(second_order: bool, top_k: int = 1):
-        def step_loss(model, x, y):
-            logits, layers = lm.forward_with_layers(model, x, LAYERS)
-            return reference_algorithm_loss(
-                logits, y, layers, second_order=second_order, top_k=top_k
-            )
-
-        return step_loss
-
     return {
-        "cross-entropy": cross_entropy,
-        "margin, first-order": ours(False),
-        "margin, second-order": ours(True),
-        "margin, first-order, top_k=5": ours(False, 5),
-        "margin, first-order, top_k=9, sum": ours(False, 9, "sum"),  # the noise-robust variant
-        "margin, second-order, top_k=9, sum": ours(True, 9, "sum"),
-        "reference algorithm, first-order": reference(False),
-        "reference algorithm, second-order": reference(True),
-        "reference algorithm, first-order, top_k=5": reference(False, 5),
+        "cross-entropy": Variant(cross_entropy),
+        "floor, first-order, 1 row": Variant(floor_loss(names, False)),
+        "floor, second-order, 1 row": Variant(floor_loss(names, True)),
+        "margin, first-order": Variant(margin_loss(names, False), 1.35, 1),
+        "margin, second-order": Variant(margin_loss(names, True), 2.0, 1, True),
+        "margin, first-order, top_k=5": Variant(margin_loss(names, False, 5), 3.0, 5),
+        # the noise-robust variant: every competitor's term summed
+        "margin, first-order, top_k=9, sum": Variant(margin_loss(names, False, 9, "sum"), 4.0, 9),
+        "margin, second-order, top_k=9, sum": Variant(
+            margin_loss(names, True, 9, "sum"), 8.0, 9, True
+        ),
+        "reference algorithm, first-order": Variant(reference_loss(names, False)),
+        "reference algorithm, second-order": Variant(reference_loss(names, True)),
+        "reference algorithm, first-order, top_k=5": Variant(reference_loss(names, False, 5)),
     }
+
+
+# (ours, the reference algorithm's port); ours should be this many times faster
+REFERENCE_PAIRS = [
+    ("margin, first-order", "reference algorithm, first-order"),
+    ("margin, second-order", "reference algorithm, second-order"),
+    ("margin, first-order, top_k=5", "reference algorithm, first-order, top_k=5"),
+]
+REFERENCE_TARGET = 1.3
+
+
+def floor_ratio(variant: Variant, ratios: dict[str, float]) -> float | None:
+    """Step-cost floor of a margin variant as a ratio to cross-entropy: cross-entropy plus
+    ``rows`` times the measured cost of one gradient row (first- or second-order)."""
+    if not variant.rows:
+        return None
+    one_row = ratios[f"floor, {'second' if variant.second_order else 'first'}-order, 1 row"] - 1
+    return 1 + variant.rows * one_row
 
 
 def setup(batch: int, device: str, seed: int = 0):
@@ -124,15 +192,11 @@ def check_equal_output(batch: int, device: str) -> float:
     """Largest relative difference between our gradients and the reference algorithm's."""
     variants = make_variants()
     worst = 0.0
-    for ours, ref in [
-        ("margin, first-order", "reference algorithm, first-order"),
-        ("margin, second-order", "reference algorithm, second-order"),
-        ("margin, first-order, top_k=5", "reference algorithm, first-order, top_k=5"),
-    ]:
+    for ours, ref in REFERENCE_PAIRS:
         grads = []
         for name in (ours, ref):
             model, _, x, y = setup(batch, device)
-            variants[name](model, x, y).backward()
+            variants[name].loss(model, x, y).backward()
             grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
         worst = max(worst, float((grads[0] - grads[1]).norm() / grads[1].norm()))
     return worst
@@ -143,10 +207,10 @@ def time_variants(rounds: int, batch: int, device: str) -> dict[str, float]:
     model, opt, x, y = setup(batch, device)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds + 3):  # 3 warm-up rounds
-        for name, fn in variants.items():
+        for name, variant in variants.items():
             sync(device)
             start = time.perf_counter()
-            step(fn, model, opt, x, y)
+            step(variant.loss, model, opt, x, y)
             sync(device)
             if r >= 3:
                 times[name].append(time.perf_counter() - start)
@@ -169,7 +233,7 @@ def peak_memory_mib(name: str, batch: int, device: str) -> float:
 
 
 def _measure_peak(name: str, batch: int, device: str) -> float:
-    fn = make_variants()[name]
+    fn = make_variants()[name].loss
     model, opt, x, y = setup(batch, device)
     if device.startswith("cuda"):
         step(fn, model, opt, x, y)
@@ -219,9 +283,13 @@ def conv_input_grad_ms(batch: int, repeats: int = 20) -> tuple[float, float]:
     return aten_ms, fold_ms
 
 
+def met(value: float, target: float, higher_is_better: bool = False) -> str:
+    return "met" if (value >= target if higher_is_better else value <= target) else "not met"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
@@ -234,23 +302,37 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"equal output: largest relative gradient difference vs the reference algorithm {worst:.1e}"
     )
+    variants = make_variants()
     medians = time_variants(args.rounds, args.batch, args.device)
-    base = medians["cross-entropy"]
-    print("\n| training step | median ms | vs cross-entropy | peak memory (MiB) |")
-    print("| --- | --- | --- | --- |")
-    for name, t in medians.items():
+    ratios = {name: t / medians["cross-entropy"] for name, t in medians.items()}
+    print(
+        "\n| training step | median ms | vs cross-entropy | floor | target | met? "
+        "| peak memory (MiB) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, variant in variants.items():
         mem = "-" if args.no_memory else f"{peak_memory_mib(name, args.batch, args.device):.0f}"
-        print(f"| {name} | {t * 1e3:.1f} | {t / base:.2f}x | {mem} |")
-    for ours, ref in [
-        ("margin, first-order", "reference algorithm, first-order"),
-        ("margin, second-order", "reference algorithm, second-order"),
-        ("margin, first-order, top_k=5", "reference algorithm, first-order, top_k=5"),
-    ]:
-        print(f"{ours}: {medians[ref] / medians[ours]:.2f}x faster than the reference algorithm")
+        floor = floor_ratio(variant, ratios)
+        floor_s = "-" if floor is None else f"{floor:.2f}x"
+        target_s, met_s = "-", "-"
+        if variant.target is not None:
+            target_s, met_s = f"<= {variant.target:.2f}x", met(ratios[name], variant.target)
+        print(
+            f"| {name} | {medians[name] * 1e3:.1f} | {ratios[name]:.2f}x | {floor_s} "
+            f"| {target_s} | {met_s} | {mem} |"
+        )
+    print("\n| ours vs the reference algorithm | reference / ours | target | met? |")
+    print("| --- | --- | --- | --- |")
+    for ours, ref in REFERENCE_PAIRS:
+        speedup = medians[ref] / medians[ours]
+        print(
+            f"| {ours} | {speedup:.2f}x faster | >= {REFERENCE_TARGET}x "
+            f"| {met(speedup, REFERENCE_TARGET, higher_is_better=True)} |"
+        )
     if args.device == "cpu":
         aten_ms, fold_ms = conv_input_grad_ms(args.batch)
         print(
-            f"first-convolution input gradient: PyTorch CPU kernel {aten_ms:.1f} ms, "
+            f"\nfirst-convolution input gradient: PyTorch CPU kernel {aten_ms:.1f} ms, "
             f"fold formulation {fold_ms:.1f} ms"
         )
     if worst > 1e-4:

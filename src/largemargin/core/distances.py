@@ -12,7 +12,7 @@ measured in the lp norm (pixels for the input layer when the input is in pixels)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -59,28 +59,36 @@ def _batched_gradients(
 
 def _batch_sum_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool
-) -> tuple[torch.Tensor | None, ...]:
-    """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward for all layers.
+) -> Iterator[tuple[torch.Tensor | None, ...]]:
+    """Gradients of sum_b gaps[b, j] w.r.t. every layer, one backward per competitor j.
 
-    Returns one tensor per layer of shape (k, *layer.shape) (None for a layer the gaps do not
-    depend on). The k competitors are batched through ``is_grads_batched``. Exact per example
-    when examples do not interact (no train-mode BatchNorm).
+    Yields, for j = 0..k-1, one gradient per layer (shaped like the layer; None for a layer the
+    gaps do not depend on). Exact per example when examples do not interact (no train-mode
+    BatchNorm).
+
+    The k competitors run as k plain backward passes over the retained graph rather than one
+    ``is_grads_batched`` pass: that vmap has no batching rule for the convolution, pooling and
+    BatchNorm backwards, so it loops over the k rows op by op anyway, and adds a ``cat`` per op
+    and, with ``create_graph``, a select and a zero-filled copy per row and op to the double
+    backward (2x slower at k = 9 first-order, 3x second-order: docs/benchmarks.md). Each pass
+    computes what one row of the batched pass computes. Yielding row by row lets the caller
+    reduce a row to its norms before the next is computed, so rows reuse the same memory.
     """
-    k = gaps.shape[1]
-    if k == 1:
-        grads = torch.autograd.grad(
-            gaps.sum(), layers, retain_graph=True, create_graph=create_graph, allow_unused=True
+    for j in range(gaps.shape[1]):
+        yield torch.autograd.grad(
+            gaps[:, j].sum(),
+            layers,
+            retain_graph=True,
+            create_graph=create_graph,
+            allow_unused=True,
         )
-        return tuple(None if g is None else g.unsqueeze(0) for g in grads)
-    eye = torch.eye(k, dtype=gaps.dtype, device=gaps.device)
-    grad_outputs = eye[:, None, :].expand(k, gaps.shape[0], k)
-    return _batched_gradients(gaps, layers, grad_outputs, create_graph)
 
 
 def _per_example_gradients(
     gaps: torch.Tensor, layers: list[torch.Tensor], create_graph: bool, chunk: int = 32
-) -> tuple[torch.Tensor | None, ...]:
-    """Exact per-example gradients d gaps[b, j] / d layer[b], shape (k, *layer.shape) per layer.
+) -> Iterator[tuple[torch.Tensor | None, ...]]:
+    """Exact per-example gradients d gaps[b, j] / d layer[b]: yields, for j = 0..k-1, one
+    gradient per layer (shaped like the layer; None for a layer the gaps do not depend on).
 
     Unlike the batch-sum trick this drops the cross-example terms that train-mode BatchNorm adds;
     it costs B*k batched backward rows instead of k (run ``chunk`` examples at a time).
@@ -102,9 +110,11 @@ def _per_example_gradients(
                 continue
             own = g[torch.arange(n * k, device=gaps.device), example]  # (n*k, *layer[0].shape)
             per_layer[i].append(own.reshape(n, k, *own.shape[1:]).transpose(0, 1))
-    return tuple(
+    grads = [
         torch.cat(parts, dim=1) if ok else None for parts, ok in zip(per_layer, used, strict=True)
-    )
+    ]
+    for j in range(k):
+        yield tuple(None if g is None else g[j] for g in grads)
 
 
 def distances(
@@ -127,21 +137,24 @@ def distances(
     gaps = score_gaps(logits, target, options.top_k, options.score)
     gradient_fn = _per_example_gradients if exact_per_example else _batch_sum_gradients
     cpu = gaps.device.type == "cpu"
+    norms: list[list[torch.Tensor]] = [[] for _ in layer_list]  # per layer, k tensors (B,)
     with FastConvInputGrad() if cpu else contextlib.nullcontext():
-        grads = gradient_fn(gaps, layer_list, create_graph and options.second_order)
+        for row in gradient_fn(gaps, layer_list, create_graph and options.second_order):
+            with torch.autocast(device_type=logits.device.type, enabled=False):
+                for i, g in enumerate(row):
+                    if g is None:
+                        raise ValueError(
+                            f"layers[{i}] is not used to compute logits: pass tensors that "
+                            "logits depend on (the input, hidden activations or the logits)"
+                        )
+                    norm = dual_norm(g.flatten(start_dim=1).to(gaps.dtype), options.dual)
+                    norms[i].append(norm if options.second_order else norm.detach())
     sizes = [layer[0].numel() for layer in layer_list]
-    columns = []
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        for i, (g, scale) in enumerate(zip(grads, options.scales(sizes), strict=True)):
-            if g is None:
-                raise ValueError(
-                    f"layers[{i}] is not used to compute logits: pass tensors that logits "
-                    "depend on (the input, hidden activations or the logits)"
-                )
-            norm = dual_norm(g.flatten(start_dim=2).to(gaps.dtype), options.dual).T  # (B, k)
-            if not options.second_order:
-                norm = norm.detach()
-            columns.append(gaps / (norm / scale + options.epsilon))
+        columns = [
+            gaps / (torch.stack(per_row, dim=1) / scale + options.epsilon)  # (B, k)
+            for per_row, scale in zip(norms, options.scales(sizes), strict=True)
+        ]
     dist = torch.stack(columns, dim=1)
     return dist if create_graph else dist.detach()
 
