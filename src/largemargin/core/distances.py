@@ -124,18 +124,17 @@ def distances(
     options: MarginOptions,
     *,
     create_graph: bool,
-    exact_per_example: bool = False,
-    check_values: bool | None = None,
 ) -> torch.Tensor:
     """Signed first-order distances, shape (B, L, k), in at least float32.
 
     With ``options.second_order`` False the gradient norms are constants (detached); with
     ``create_graph`` True the result is differentiable through the score gaps (and through the
-    norms when second-order). ``check_values``: see ``core.inputs`` (None: on CPU only).
+    norms when second-order). ``options.check_values``: see ``core.inputs`` (None: on CPU only).
     """
-    layer_list = check_inputs(logits, target, layers, options.top_k, check_values)
+    layer_list = check_inputs(logits, target, layers, options.top_k, options.check_values)
     gaps = score_gaps(logits, target, options.top_k, options.score)
-    gradient_fn = _per_example_gradients if exact_per_example else _batch_sum_gradients
+    per_example = options.exact_per_example
+    gradient_fn = _per_example_gradients if per_example else _batch_sum_gradients
     cpu = gaps.device.type == "cpu"
     norms: list[list[torch.Tensor]] = [[] for _ in layer_list]  # per layer, k tensors (B,)
     with FastConvInputGrad() if cpu else contextlib.nullcontext():
@@ -199,6 +198,4 @@ def margin_distances(
         layers,
         options,
         create_graph=False,
-        exact_per_example=options.exact_per_example,
-        check_values=options.check_values,
     )

@@ -66,15 +66,7 @@ def large_margin_loss(
         them, competitors sorted by decreasing score; detach them to log).
     """
     options = resolve(options, fields, caller="large_margin_loss")
-    dist = distances(
-        logits,
-        target,
-        layers,
-        options,
-        create_graph=True,
-        exact_per_example=options.exact_per_example,
-        check_values=options.check_values,
-    )
+    dist = distances(logits, target, layers, options, create_graph=True)
     loss = reduce(hinge(dist, options), options.reduction)
     return (loss, dist) if return_distances else loss
 
