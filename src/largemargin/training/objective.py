@@ -30,8 +30,8 @@ from largemargin.training.config import LossConfig
 
 LOGIT_MARGIN_COMPETITORS = 9
 """The logit margin's competitors: the highest-logit wrong classes, at most this many (every
-other class when there are at most 10 classes). Each costs one gradient row (a backward pass), so all
-C - 1 of ImageNet's classes would cost a thousand backward passes per batch."""
+other class when there are at most 10 classes). Each costs one backward pass, so all C - 1 of
+ImageNet's classes would cost a thousand backward passes per batch."""
 
 LOGIT_MARGIN_EPSILON = 1e-8
 """Added to the gradient's dual norm (the analysis default, ``first_order_margins``)."""
