@@ -40,6 +40,7 @@ from largemargin.training.config import (
     recipe,
     to_dict,
 )
+from largemargin.training.quiet import RUN_SUMMARY_INFO, lightning_info_dropped
 from largemargin.training.run import train
 
 MNIST_MARGIN_LAYERS = tuple(default_margin_layers("mnist_reference"))
@@ -212,9 +213,11 @@ def run_grid(
     next run starts (the adversarial experiment attacks it there)."""
     outcomes = []
     progress = RunProgress(len(cells))
-    for cell in cells:
+    for i, cell in enumerate(cells):
         start = time.perf_counter()
-        run = train(cell.config)
+        # Lightning's device summary once, not once per run
+        with lightning_info_dropped(RUN_SUMMARY_INFO if i else ()):
+            run = train(cell.config)
         accuracy = float(run.metrics["test"]["acc"])
         collapsed = run.metrics.get("collapse") is not None
         outcomes.append(

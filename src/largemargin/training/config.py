@@ -159,7 +159,8 @@ class TrainerConfig:
         num_nodes: as in Lightning.
         strategy: as in Lightning ("auto", "ddp", ...).
         precision: "32-true", "bf16-mixed", "16-mixed", ...
-        log_every_n_steps: how often per-step metrics are logged.
+        log_every_n_steps: how often per-step metrics are logged (at least once an epoch: an
+            epoch of fewer batches logs at its last).
         log_margin_every_n_steps: log the mean first-order margin per layer for losses that do
             not compute it anyway (0: never).
         eval_margins: log the logit margin of every margin layer in validation and test (one

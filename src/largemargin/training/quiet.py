@@ -24,25 +24,37 @@ DROPPED_INFO = (
 """The starts of the Lightning info messages dropped."""
 
 
-def _keep(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(DROPPED_INFO)
+RUN_SUMMARY_INFO = ("GPU available:", "TPU available:", "HPU available:", "`Trainer.fit` stopped:")
+"""The starts of Lightning's per-run summary lines (devices, why fitting stopped): useful once,
+noise when a grid trains dozens of runs alike."""
+
+
+@contextmanager
+def lightning_info_dropped(starts: tuple[str, ...]) -> Iterator[None]:
+    """Drop the Lightning info messages that start with one of ``starts`` while the block runs
+    (``RUN_SUMMARY_INFO``: what a grid drops after its first run); restore the filters after."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(starts)
+
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    for log in loggers:
+        log.addFilter(keep)
+    try:
+        yield
+    finally:
+        for log in loggers:
+            log.removeFilter(keep)
 
 
 @contextmanager
 def lightning_noise_filtered() -> Iterator[None]:
     """Drop the messages above while the block runs; restore the filters after it."""
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), lightning_info_dropped(DROPPED_INFO):
         warnings.filterwarnings(
             "ignore",
             message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
             category=FutureWarning,
             module=r"lightning\.pytorch\.utilities\._pytree",
         )
-        for log in loggers:
-            log.addFilter(_keep)
-        try:
-            yield
-        finally:
-            for log in loggers:
-                log.removeFilter(_keep)
+        yield

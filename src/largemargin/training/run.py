@@ -20,6 +20,7 @@ Run folder layout::
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -176,7 +177,10 @@ def _train(cfg: RunConfig) -> RunResult:
         precision=tr.precision,
         gradient_clip_val=cfg.optim.grad_clip_norm,
         gradient_clip_algorithm="norm",
-        log_every_n_steps=tr.log_every_n_steps,
+        # at most one epoch, so that a small training set still logs (and Lightning does not warn)
+        log_every_n_steps=max(
+            1, min(tr.log_every_n_steps, math.ceil(len(bundle.train) / tr.batch_size))
+        ),
         check_val_every_n_epoch=tr.check_val_every_n_epoch,
         enable_progress_bar=tr.progress_bar,
         enable_model_summary=False,
