@@ -192,3 +192,21 @@ def test_a_truncated_jpeg_in_a_zip_is_named_when_read(tmp_path):
     assert bundle.train[0][0].shape == (3, 8, 8)
     with pytest.raises(ValueError, match=r"tiny.zip:test/cat/0.jpg: cannot decode the image"):
         bundle.test[0]
+
+
+def test_evaluation_splits_interleave_the_classes(tmp_path):
+    """A folder lists images class by class; the test and val splits go round-robin over the
+    classes, so that their first N images (what `attack --max_examples` takes) cover them."""
+    counts = {"ant": 3, "bee": 1, "cat": 2}
+    archive_path = tmp_path / "three.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for split in ("train", "val", "test"):
+            for name, n in counts.items():
+                for i in range(n):
+                    archive.writestr(f"{split}/{name}/{i}.png", _png((40 * i, 0, 0)))
+    bundle = build_datasets(DataConfig("folder", data_dir=str(archive_path), image_size=8))
+    expected = ["ant/0", "bee/0", "cat/0", "ant/1", "cat/1", "ant/2"]
+    for split in (bundle.test, bundle.val):
+        assert [p.split("/", 1)[1].removesuffix(".png") for p in split.paths] == expected
+        assert [bundle.classes[int(c)] for c in split.labels] == [e[:3] for e in expected]
+    assert [p.split("/")[1] for p in bundle.train.paths] == ["ant"] * 3 + ["bee"] + ["cat"] * 2

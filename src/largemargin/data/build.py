@@ -8,7 +8,7 @@ import torch
 
 from largemargin.data.config import DataConfig, DatasetBundle
 from largemargin.data.datasets import ImageFileDataset, TensorImageDataset
-from largemargin.data.image_folder import list_image_folder
+from largemargin.data.image_folder import FileList, list_image_folder
 from largemargin.data.protocols import ProtocolResult, apply_protocols
 from largemargin.data.sources import RawSplits, load_cifar10, load_mnist_family, load_mnist_subset
 from largemargin.data.transforms import (
@@ -98,6 +98,21 @@ def _build_in_memory(cfg: DataConfig) -> DatasetBundle:
     )
 
 
+def _class_interleaved(files: FileList) -> FileList:
+    """``files`` reordered round-robin over the classes: every class's first image (in class
+    order), then every class's second, and so on; within a class the order is kept. A folder
+    lists its images class by class, so without this the first N images of an evaluation
+    split (``largemargin attack`` and ``margins`` take the first ``max_examples``) would all be
+    of one class."""
+    labels = files.labels
+    rank = torch.empty_like(labels)
+    for c in labels.unique():
+        members = (labels == c).nonzero().squeeze(1)
+        rank[members] = torch.arange(len(members))
+    order = torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)
+    return FileList([files.paths[i] for i in order.tolist()], labels[order])
+
+
 def _build_folder(cfg: DataConfig) -> DatasetBundle:
     listing = list_image_folder(cfg.data_dir)
     if listing.val is not None and cfg.val_split != 0:
@@ -114,13 +129,15 @@ def _build_folder(cfg: DataConfig) -> DatasetBundle:
         reader, [paths[i] for i in result.train_indices.tolist()], result.train_labels, train_tf
     )
     if listing.val is not None:
-        val = ImageFileDataset(reader, listing.val.paths, listing.val.labels, eval_tf)
+        own_val = _class_interleaved(listing.val)
+        val = ImageFileDataset(reader, own_val.paths, own_val.labels, eval_tf)
     elif len(result.val_indices):
         val_paths = [paths[i] for i in result.val_indices.tolist()]
         val = ImageFileDataset(reader, val_paths, listing.train.labels[result.val_indices], eval_tf)
     else:
         val = None
-    test = ImageFileDataset(reader, listing.test.paths, listing.test.labels, eval_tf)
+    test_files = _class_interleaved(listing.test)
+    test = ImageFileDataset(reader, test_files.paths, test_files.labels, eval_tf)
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if normalize else (None, None)
     if normalize:
         low = min(-m / s for m, s in zip(mean, std, strict=True))

@@ -50,7 +50,8 @@ class DataConfig:
 
     Attributes:
         name: the dataset: "mnist-subset" (bundled, offline), "mnist", "fashion-mnist",
-            "cifar10" or "folder" (an ImageFolder directory or .zip).
+            "cifar10" or "folder" (an ImageFolder directory or .zip; its test and val images
+            are taken round-robin over the classes, so any first N cover them evenly).
         data_dir: the data root for mnist / fashion-mnist / cifar10 (None: $LARGEMARGIN_DATA,
             else ~/.cache/largemargin/data); the ImageFolder directory or .zip for "folder"
             (required); must be None for "mnist-subset".
