@@ -87,7 +87,15 @@ BAD_INPUT = [
     (["attack", "--checkpoint", "nope.ckpt"], "checkpoint='nope.ckpt': no such file"),
     (["attack", "--checkpoint", "n.ckpt", "--max_examples", "0"], "max_examples=0: expected"),
     (["attack", "--checkpoint", "n.ckpt", "--device", "gpu0"], "device='gpu0': expected"),
+    (
+        ["attack", "--checkpoint", "n.ckpt", "--data.name", "mnist-subset", "--data.data_dir", "x"],
+        "data_dir='x': expected None for name='mnist-subset'",
+    ),
     (["margins", "--checkpoints", "[]"], "checkpoints=[]: expected at least one checkpoint"),
+    (
+        ["margins", "--checkpoints", "[n.ckpt]", "--data.name", "folder"],
+        "data_dir=None: expected the ImageFolder directory or .zip for name='folder'",
+    ),
     (["margins", "--checkpoints", "[n.ckpt]", "--max_examples", "0"], "max_examples=0: expected"),
     (["margins", "--checkpoints", "[nope.ckpt]"], "checkpoint='nope.ckpt': no such file"),
     (["reproduce", "nosuch"], "name='nosuch': expected one of"),

@@ -100,3 +100,15 @@ def test_a_checkpoint_saved_with_flat_loss_options_loads_them_under_margin(tmp_p
     loaded, cfg = checkpoint_eval.load_checkpoint(tmp_path / "old.ckpt")
     assert cfg.loss == recipe(gamma=100.0, top_k=2, score="logit")
     torch.testing.assert_close(loaded.state_dict(), model.state_dict())
+
+
+def test_evaluation_data_is_the_runs_own_moved_or_another():
+    run = DataConfig("mnist", data_dir="/old", train_subset=100)
+    own = checkpoint_eval.evaluation_data(run, None, None)
+    assert own == DataConfig("mnist", data_dir="/old", train_subset=100, download=False)
+    moved = checkpoint_eval.evaluation_data(run, None, "/new")
+    assert moved == DataConfig("mnist", data_dir="/new", train_subset=100, download=False)
+    other = DataConfig("fashion-mnist", data_dir="/f")
+    assert checkpoint_eval.evaluation_data(run, other, None) is other
+    with pytest.raises(ValueError, match=r"data_dir='/new': expected None when data is given"):
+        checkpoint_eval.evaluation_data(run, other, "/new")

@@ -43,20 +43,7 @@ def _evaluate_parser() -> ArgumentParser:
         "and the run's lp norm) of a checkpoint written by `largemargin train`."
     )
     parser.add_argument("checkpoint", type=str, help="path to a .ckpt file")
-    parser.add_argument(
-        "--data.name",
-        "--data_name",
-        type=str | None,
-        default=None,
-        help="dataset to evaluate on (default: the run's own; --data_name: deprecated spelling)",
-    )
-    parser.add_argument(
-        "--data.data_dir",
-        "--data_dir",
-        type=str | None,
-        default=None,
-        help="where that dataset's files are (--data_dir: deprecated spelling)",
-    )
+    _add_data_flags(parser, aliases=True)
     parser.add_argument("--batch_size", type=int, default=1000, help="images per batch")
     parser.add_argument(
         "--device",
@@ -74,10 +61,50 @@ def _evaluate_parser() -> ArgumentParser:
     return parser
 
 
-def _config_parser(config_class: type, description: str) -> ArgumentParser:
-    """A subcommand whose flags are the fields of the dataclass ``config_class``."""
+def _add_data_flags(parser: ArgumentParser, aliases: bool = False) -> None:
+    """``--data.name`` and ``--data.data_dir`` of the commands that read a checkpoint: the run's
+    own dataset by default, moved with ``--data.data_dir`` alone, or another dataset by name
+    (``_data_choice``). ``aliases``: evaluate's deprecated ``--data_name`` / ``--data_dir``."""
+    parser.add_argument(
+        "--data.name",
+        *(["--data_name"] if aliases else []),
+        type=str | None,
+        default=None,
+        help="another dataset to evaluate on (default: the run's own)"
+        + ("; --data_name: deprecated spelling" if aliases else ""),
+    )
+    parser.add_argument(
+        "--data.data_dir",
+        *(["--data_dir"] if aliases else []),
+        type=str | None,
+        default=None,
+        help="where that dataset's files are; alone: where the run's own dataset is now"
+        + ("; --data_dir: deprecated spelling" if aliases else ""),
+    )
+
+
+def _data_choice(sub: Namespace) -> dict:
+    """``data`` and ``data_dir`` for ``checkpoint_eval.evaluation_data`` from the data flags,
+    which are removed from ``sub``."""
+    flags = sub.pop("data")
+    if flags.name is None:
+        return {"data": None, "data_dir": flags.data_dir}
+    return {
+        "data": DataConfig(name=flags.name, data_dir=flags.data_dir, download=False),
+        "data_dir": None,
+    }
+
+
+def _config_parser(
+    config_class: type, description: str, data_flags: bool = False
+) -> ArgumentParser:
+    """A subcommand whose flags are the fields of the dataclass ``config_class``; with
+    ``data_flags``, its ``data`` and ``data_dir`` fields come from ``_add_data_flags``."""
     parser = ArgumentParser(description=description)
-    parser.add_class_arguments(config_class, as_group=False)
+    skip = {"data", "data_dir"} if data_flags else None
+    parser.add_class_arguments(config_class, as_group=False, skip=skip)
+    if data_flags:
+        _add_data_flags(parser)
     return parser
 
 
@@ -102,6 +129,7 @@ def _attack_parser() -> ArgumentParser:
         "checks for gradient masking, on the first --max_examples images of the test split; "
         "written as markdown, CSV, JSON and a plot into --out (default <run folder>/attacks). "
         "--reference_checkpoint adds a transfer attack. Device: cuda when available.",
+        data_flags=True,
     )
 
 
@@ -112,6 +140,7 @@ def _margins_parser() -> ArgumentParser:
         MarginsConfig,
         "Per-layer first-order margin distributions of one or more checkpoints, overlaid, and "
         "optionally the true input margin: CSV, plots and a summary table.",
+        data_flags=True,
     )
 
 
@@ -159,11 +188,9 @@ def _train(sub: Namespace) -> None:
 def _evaluate(sub: Namespace) -> None:
     from largemargin.training.checkpoint_eval import evaluate
 
-    name, data_dir = sub.data.name, sub.data.data_dir
     report = evaluate(
         sub.checkpoint,
-        data=None if name is None else DataConfig(name=name, data_dir=data_dir, download=False),
-        data_dir=data_dir if name is None else None,
+        **_data_choice(sub),
         batch_size=sub.batch_size,
         device=sub.device,
         trust_model_code=sub.trust_model_code,
@@ -174,7 +201,7 @@ def _evaluate(sub: Namespace) -> None:
 def _attack(sub: Namespace) -> None:
     from largemargin.experiments.attack_checkpoint import AttackConfig, attack_checkpoint
 
-    report, headline, out = attack_checkpoint(AttackConfig(**vars(sub)))
+    report, headline, out = attack_checkpoint(AttackConfig(**_data_choice(sub), **vars(sub)))
     print(headline, report.to_markdown(), sep="\n\n", end="")
     print(f"written: {out} (robustness.md, robustness.csv, robustness.json, robustness.png)")
 
@@ -186,7 +213,7 @@ def _margins(sub: Namespace) -> None:
         summary_table,
     )
 
-    summary, out = measure_margins(MarginsConfig(**vars(sub)))
+    summary, out = measure_margins(MarginsConfig(**_data_choice(sub), **vars(sub)))
     print(summary_table(summary))
     print(
         "Percentile and median over the margins found; not found: the true-margin search "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,7 +26,11 @@ from largemargin.data import DataConfig, build_datasets
 from largemargin.files import write_atomic, write_csv
 from largemargin.report import plot_accuracy_vs_eps
 from largemargin.torch_utils import pick_device
-from largemargin.training.checkpoint_eval import load_checkpoint
+from largemargin.training.checkpoint_eval import (
+    check_data_choice,
+    evaluation_data,
+    load_checkpoint,
+)
 
 
 @dataclass
@@ -49,6 +53,8 @@ class AttackConfig:
         max_examples: the first N images of the test split (None: all).
         batch_size: images per attack batch.
         data: evaluate on another dataset, as for `largemargin train` (None: the run's own).
+        data_dir: where the run's own dataset's files are now (None: where the run read
+            them); None when ``data`` is given.
         out: output folder (None: <run folder>/attacks).
         device: torch device (None: "cuda" when available, else "cpu").
         seed: of every random start and search.
@@ -69,6 +75,7 @@ class AttackConfig:
     max_examples: int | None = 1000
     batch_size: int = 250
     data: DataConfig | None = None
+    data_dir: str | None = None
     out: str | None = None
     device: str | None = None
     seed: int = 0
@@ -103,9 +110,10 @@ def attack_checkpoint(cfg: AttackConfig) -> tuple[RobustnessReport, str, Path]:
         or cfg.max_examples < 1
     ):
         raise ValueError(f"max_examples={cfg.max_examples!r}: expected None or an int >= 1")
+    check_data_choice(cfg.data, cfg.data_dir)
     device = pick_device(cfg.device)
     model, run = load_checkpoint(cfg.checkpoint, trust_model_code=cfg.trust_model_code)
-    data = cfg.data if cfg.data is not None else replace(run.data, download=False)
+    data = evaluation_data(run.data, cfg.data, cfg.data_dir)
     bundle = build_datasets(data)
     x, y = _first_examples(bundle.test, cfg.max_examples, cfg.batch_size)
     victim: nn.Module = model

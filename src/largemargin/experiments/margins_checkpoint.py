@@ -19,7 +19,7 @@ of all competitor classes (``analysis.first_order_margins``). Writes to ``out``:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,7 +39,11 @@ from largemargin.files import write_csv
 from largemargin.models import default_margin_layers
 from largemargin.report import markdown_table, slug
 from largemargin.torch_utils import pick_device
-from largemargin.training.checkpoint_eval import load_checkpoint
+from largemargin.training.checkpoint_eval import (
+    check_data_choice,
+    evaluation_data,
+    load_checkpoint,
+)
 
 
 @dataclass
@@ -57,6 +61,8 @@ class MarginsConfig:
         max_examples: the first N test images.
         batch_size: images per gradient batch.
         data: another dataset, as for `largemargin train` (None: the first run's).
+        data_dir: where the first run's own dataset's files are now (None: where it read
+            them); None when ``data`` is given.
         out: output folder (None: <first run folder>/margins).
         device: torch device (None: "cuda" when available, else "cpu").
         progress: a progress bar over each model's true-margin search.
@@ -72,6 +78,7 @@ class MarginsConfig:
     max_examples: int = 1000
     batch_size: int = 250
     data: DataConfig | None = None
+    data_dir: str | None = None
     out: str | None = None
     device: str | None = None
     progress: bool = True
@@ -95,6 +102,7 @@ def _check(cfg: MarginsConfig) -> list[str]:
         raise ValueError(f"batch_size={cfg.batch_size}: expected an int >= 1")
     if parse_norm(cfg.norm) <= 1 and cfg.true_margin:
         raise ValueError(f"norm={cfg.norm!r}: the true margin needs p > 1")
+    check_data_choice(cfg.data, cfg.data_dir)
     return labels
 
 
@@ -147,7 +155,7 @@ def measure_margins(cfg: MarginsConfig) -> tuple[list[dict], Path]:
         except ValueError as error:
             raise ValueError(f"layers={layers!r} for {label}: {error}") from error
     device = pick_device(cfg.device)
-    data = cfg.data if cfg.data is not None else replace(first_run.data, download=False)
+    data = evaluation_data(first_run.data, cfg.data, cfg.data_dir)
     bundle = build_datasets(data)
     test = Subset(bundle.test, range(min(cfg.max_examples, len(bundle.test))))
     x, y = next(iter(DataLoader(test, batch_size=len(test))))

@@ -60,6 +60,26 @@ def load_checkpoint(
     return model.eval(), cfg
 
 
+def check_data_choice(data: DataConfig | None, data_dir: str | None) -> None:
+    """Raise ValueError unless at most one of ``data`` (another dataset) and ``data_dir`` (the
+    run's own dataset, read from another folder) is given."""
+    if data is not None and data_dir is not None:
+        raise ValueError(
+            f"data_dir={data_dir!r}: expected None when data is given (set data.data_dir)"
+        )
+
+
+def evaluation_data(run: DataConfig, data: DataConfig | None, data_dir: str | None) -> DataConfig:
+    """The data config a checkpoint is evaluated on: ``data`` when given; else the run's own
+    (``run``) with downloads off, its files looked for in ``data_dir`` when that is given (the
+    run's dataset on another machine) and else where the run read them."""
+    check_data_choice(data, data_dir)
+    if data is not None:
+        return data
+    own = replace(run, download=False)
+    return own if data_dir is None else replace(own, data_dir=data_dir)
+
+
 def evaluate(
     checkpoint: str | Path,
     *,
@@ -72,9 +92,7 @@ def evaluate(
     """Test accuracy and logit margins per margin layer of ``checkpoint`` on ``data``'s test
     split, in eval mode. The checkpoint is read once.
 
-    ``data`` None is the run's own data config with downloads off, its files looked for in
-    ``data_dir`` when that is given (the run's dataset on another machine) and else where the
-    run read them; ``data_dir`` must be None when ``data`` is given (set ``data.data_dir``).
+    ``data``, ``data_dir``: see ``evaluation_data`` (at most one of them).
 
     ``mean_logit_margin`` and ``median_logit_margin`` map each margin layer to the mean and
     median over the test examples of ``objective.logit_margins``: the signed first-order
@@ -86,16 +104,10 @@ def evaluate(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
-    if data is not None and data_dir is not None:
-        raise ValueError(
-            f"data_dir={data_dir!r}: expected None when data is given (set data.data_dir)"
-        )
+    check_data_choice(data, data_dir)
     device = pick_device(device)
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
-    if data is None:
-        data = replace(cfg.data, download=False)
-        if data_dir is not None:
-            data = replace(data, data_dir=data_dir)
+    data = evaluation_data(cfg.data, data, data_dir)
     bundle = build_datasets(data)
     model = model.to(device)
     layers = list(cfg.model.margin_layers or default_margin_layers(cfg.model.name))
