@@ -147,6 +147,38 @@ def test_truncated_file_is_rejected(tmp_path):
         read_idx(path)
 
 
+def test_a_file_longer_than_its_header_says_is_rejected(tmp_path):
+    path = tmp_path / "long.idx"
+    path.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 2) + bytes(5))
+    with pytest.raises(ValueError, match=r"long\.idx: more than 10 bytes, expected 10"):
+        read_idx(path)
+
+
+def test_a_gzip_bomb_is_refused_before_it_inflates(tmp_path, monkeypatch):
+    """A few KiB of gzip that would inflate past the limit: refused from its header, having
+    decompressed only the header."""
+    monkeypatch.setattr(readers, "MAX_IDX_BYTES", 10**6)
+    body = bytes([0, 0, 8, 2]) + struct.pack(">2I", 4000, 1000)  # 4 MB of zeros
+    path = tmp_path / "bomb.idx.gz"
+    path.write_bytes(gzip.compress(body + bytes(4_000_000)))
+    assert path.stat().st_size < 10_000
+    reads = []
+    real_open = gzip.open
+
+    def spying_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        read = f.read
+        f.read = lambda n=-1: reads.append(n) or read(n)
+        return f
+
+    monkeypatch.setattr(readers.gzip, "open", spying_open)
+    with pytest.raises(
+        ValueError, match=r"bomb\.idx\.gz: the header declares shape \(4000, 1000\)"
+    ):
+        read_idx(path)
+    assert reads == [4, 8]
+
+
 def test_bad_magic_and_type_are_rejected(tmp_path):
     (tmp_path / "m.idx").write_bytes(b"\x01\x00\x08\x01" + struct.pack(">I", 0))
     with pytest.raises(ValueError, match="not an IDX file"):

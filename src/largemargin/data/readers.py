@@ -45,33 +45,50 @@ except ImportError:  # numpy 1
 _UBYTE = 0x08
 
 
+MAX_IDX_BYTES = 2**31
+"""The largest IDX body read (2 GiB; all of EMNIST's training images take 0.55 GiB). The header
+declares the size, so a small gzip file that would inflate to more is refused before its body
+is decompressed."""
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """The uint8 array stored in an IDX file; ``path`` ending in ``.gz`` is decompressed on the fly.
 
     Shape is the one in the file header, e.g. (60000, 28, 28) for MNIST training images and
     (60000,) for its labels. Only the unsigned-byte element type (code 0x08) is supported.
-    Raises ValueError naming the file when it is not a well-formed IDX file.
+    Raises ValueError naming the file when it is not a well-formed IDX file or declares more
+    than ``MAX_IDX_BYTES``; never reads more than the header declares (plus one byte).
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:2] != b"\x00\x00":
+                raise ValueError(f"{path}: not an IDX file (the first two bytes must be zero)")
+            if magic[2] != _UBYTE:
+                raise ValueError(
+                    f"{path}: IDX element type {magic[2]:#04x}, expected {_UBYTE:#04x} (uint8)"
+                )
+            ndim = magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header")
+            shape = struct.unpack(f">{ndim}I", dims)
+            size = int(np.prod(shape, dtype=np.int64))
+            if size > MAX_IDX_BYTES:
+                raise ValueError(
+                    f"{path}: the header declares shape {shape} ({size} bytes), more than the "
+                    f"{MAX_IDX_BYTES} this reader accepts"
+                )
+            body = f.read(size + 1)  # one byte more tells a file that is too long
     except (gzip.BadGzipFile, EOFError) as err:
         raise ValueError(f"{path}: not a valid gzip file ({err})") from err
-    if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise ValueError(f"{path}: not an IDX file (the first two bytes must be zero)")
-    if data[2] != _UBYTE:
-        raise ValueError(f"{path}: IDX element type {data[2]:#04x}, expected {_UBYTE:#04x} (uint8)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        raise ValueError(f"{path}: {len(data)} bytes, expected {expected} for shape {shape}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+    if len(body) != size:
+        header = 4 + 4 * ndim
+        found = f"more than {header + size}" if len(body) > size else f"{header + len(body)}"
+        raise ValueError(f"{path}: {found} bytes, expected {header + size} for shape {shape}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
 # CIFAR-10 python batches
