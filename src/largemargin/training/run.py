@@ -86,8 +86,8 @@ def _run_folder(cfg: RunConfig) -> Path:
 
 def _resume_path(cfg: RunConfig, folder: Path) -> str | None:
     """The checkpoint to resume from, checked with the safe reader before Lightning loads it
-    (so a file that is not a ``largemargin train`` checkpoint gets a one-line ValueError and
-    nothing in it is run)."""
+    (so a file that is not a ``largemargin train`` checkpoint gets a one-line ValueError);
+    Lightning then reads it weights-only too, so nothing in it is run."""
     if cfg.resume is None:
         return None
     path = folder / "checkpoints" / "last.ckpt" if cfg.resume == "last" else Path(cfg.resume)
@@ -200,7 +200,7 @@ def _train(cfg: RunConfig) -> RunResult:
         ],
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     train_seconds = time.perf_counter() - start
     tested = trainer.test(module, datamodule=data, verbose=False)[0]
     metrics = {
