@@ -19,9 +19,9 @@ import torch
 
 import largemargin as lm
 from largemargin.data.sources import load_mnist_subset
-from largemargin.models import build_model
+from largemargin.models import build_model, default_margin_layers
 
-LAYERS = ["input", "block1", "block2"]
+LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
 MARGIN = dict(norm="inf", norm_scale="dim", epsilon=1e-6)
 TIMES: list[tuple[float, float]] = []  # (batch-sum, exact) seconds per call of compare()
 

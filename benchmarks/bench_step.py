@@ -33,9 +33,9 @@ import torch.nn.functional as F
 import largemargin as lm
 from largemargin.core.distances import score_gaps
 from largemargin.core.fast_kernels import FastConvInputGrad
-from largemargin.models import build_model
+from largemargin.models import build_model, default_margin_layers
 
-LAYERS = ["input", "block1", "block2"]
+LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
 MARGIN = dict(gamma=10000.0, alpha=4.0, norm="inf", epsilon=1e-6, norm_scale="dim")
 
 

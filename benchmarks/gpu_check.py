@@ -42,7 +42,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_step  # benchmarks/ is not a package
 from largemargin.files import write_atomic
-from largemargin.models import build_model
+from largemargin.models import build_model, default_margin_layers
 
 NA_CPU = "n/a on cpu"
 
@@ -56,7 +56,9 @@ class Network:
 
 
 NETWORKS = {
-    "mnist_reference": Network("mnist_reference", (1, 28, 28), 128, ["input", "block1", "block2"]),
+    "mnist_reference": Network(
+        "mnist_reference", (1, 28, 28), 128, list(default_margin_layers("mnist_reference"))
+    ),
     "cifar resnet18": Network(
         "resnet18", (3, 32, 32), 256, ["input", "layer1", "layer2", "layer3"]
     ),
