@@ -16,8 +16,8 @@ too, with the command and the machine), ``results.csv`` (one line per training r
 
 ``--quick`` runs a reduced grid, stated in the report. Measured on 2 CPU cores, two grids side
 by side with one thread each: noisy-labels 56 minutes, adversarial 62 minutes (Square and
-AutoAttack dominate); small-data about 45 minutes (estimated from its first cells; the
-all-competitors margin loss costs about 4-6x a cross-entropy step).
+AutoAttack dominate), small-data 54 minutes (its all-competitors margin loss costs about 4x a
+cross-entropy step).
 """
 
 from __future__ import annotations
