@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import largemargin as lm
+from tests.core.conftest import mlp_batch
 
 
 def _tiny_smooth_loss(second_order: bool, norm: float | str):
@@ -49,12 +50,7 @@ def test_first_order_gradient_is_not_the_true_gradient():
 
 @pytest.fixture
 def batch():
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
-    x = torch.randn(6, 4)
-    y = torch.randint(0, 3, (6,))
-    logits, layers = lm.forward_with_layers(model, x, ["input", "1"])
-    return model, logits, y, layers
+    return mlp_batch(classes=3, seed=1)
 
 
 def test_reductions_are_consistent(batch):

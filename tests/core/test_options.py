@@ -8,19 +8,15 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 import largemargin as lm
 from largemargin.core.options import LOSS_ONLY, OPTION_NAMES, MarginOptions
+from tests.core.conftest import mlp_batch
 
 
 @pytest.fixture
 def batch():
-    torch.manual_seed(2)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 5))
-    x = torch.randn(6, 4)
-    y = torch.randint(0, 5, (6,))
-    logits, layers = lm.forward_with_layers(model, x, ["input", "1"])
+    _, logits, y, layers = mlp_batch(classes=5, seed=2)
     return logits, y, layers
 
 
