@@ -117,6 +117,25 @@ def _per_example_gradients(
         yield tuple(None if g is None else g[j] for g in grads)
 
 
+def _row_norms(
+    row: tuple[torch.Tensor | None, ...], options: MarginOptions, gaps: torch.Tensor
+) -> list[torch.Tensor]:
+    """The dual norm (B,) of one competitor's gradient at each layer, in the dtype of ``gaps``
+    and outside autocast; detached unless second-order. Raises ValueError naming a layer the
+    scores do not depend on."""
+    norms = []
+    with torch.autocast(device_type=gaps.device.type, enabled=False):
+        for i, g in enumerate(row):
+            if g is None:
+                raise ValueError(
+                    f"layers[{i}] is not used to compute logits: pass tensors that logits "
+                    "depend on (the input, hidden activations or the logits)"
+                )
+            norm = dual_norm(g.flatten(start_dim=1).to(gaps.dtype), options.dual)
+            norms.append(norm if options.second_order else norm.detach())
+    return norms
+
+
 def distances(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -139,15 +158,9 @@ def distances(
     norms: list[list[torch.Tensor]] = [[] for _ in layer_list]  # per layer, k tensors (B,)
     with FastConvInputGrad() if cpu else contextlib.nullcontext():
         for row in gradient_fn(gaps, layer_list, create_graph and options.second_order):
-            with torch.autocast(device_type=logits.device.type, enabled=False):
-                for i, g in enumerate(row):
-                    if g is None:
-                        raise ValueError(
-                            f"layers[{i}] is not used to compute logits: pass tensors that "
-                            "logits depend on (the input, hidden activations or the logits)"
-                        )
-                    norm = dual_norm(g.flatten(start_dim=1).to(gaps.dtype), options.dual)
-                    norms[i].append(norm if options.second_order else norm.detach())
+            for per_layer, norm in zip(norms, _row_norms(row, options, gaps), strict=True):
+                per_layer.append(norm)
+            del row  # this row's gradients are freed before the next row is computed
     sizes = [layer[0].numel() for layer in layer_list]
     with torch.autocast(device_type=logits.device.type, enabled=False):
         columns = [

@@ -50,8 +50,6 @@ def check_inputs(
         raise ValueError(f"target must have shape (batch,) = ({batch},), got {tuple(target.shape)}")
     if target.device != logits.device:
         raise ValueError(f"target is on {target.device} but logits are on {logits.device}")
-    if check_values not in (None, True, False):
-        raise TypeError(f"check_values must be None, True or False, got {check_values!r}")
     values = logits.device.type == "cpu" if check_values is None else check_values
     if values and bool(((target < 0) | (target >= classes)).any()):
         bad = target[(target < 0) | (target >= classes)][0].item()
