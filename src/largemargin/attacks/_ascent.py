@@ -18,7 +18,7 @@ def projected_ascent(
     *,
     steps: int,
     step_size: float,
-    norm: str,
+    norm: float,
     clip_min: float,
     clip_max: float,
     loss: str = "ce",

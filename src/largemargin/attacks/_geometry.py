@@ -2,8 +2,8 @@
 onto the eps-ball, uniform samples from it.
 
 Every tensor here has shape (N, ...): the first dimension indexes examples, and norms are
-taken per example over all the other dimensions. ``norm`` is ``"inf"`` or ``"2"`` (see
-``_validate.check_norm``); radii are in input units.
+taken per example over all the other dimensions. ``norm`` is ``math.inf`` or ``2.0`` (as
+``_validate.check_norm`` returns it); radii are in input units.
 """
 
 from __future__ import annotations

@@ -259,7 +259,7 @@ def evaluate_robustness(
     y: torch.Tensor,
     epsilons: Sequence[float],
     *,
-    norm: float | float = "inf",
+    norm: float | str = "inf",
     attacks: Sequence[str] = DEFAULT_ATTACKS,
     reference_model: nn.Module | None = None,
     clip_min: float = 0.0,

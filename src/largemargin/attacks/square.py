@@ -205,7 +205,7 @@ def square(
     y: torch.Tensor,
     eps: float,
     *,
-    norm: float | float = "inf",
+    norm: float | str = "inf",
     n_queries: int = 1000,
     p_init: float = 0.8,
     generator: torch.Generator | None = None,
