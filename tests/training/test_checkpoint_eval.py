@@ -110,5 +110,7 @@ def test_evaluation_data_is_the_runs_own_moved_or_another():
     assert moved == DataConfig("mnist", data_dir="/new", train_subset=100, download=False)
     other = DataConfig("fashion-mnist", data_dir="/f")
     assert checkpoint_eval.evaluation_data(run, other, None) is other
+    checkpoint_eval.check_data_choice(other, None)
+    checkpoint_eval.check_data_choice(None, "/new")
     with pytest.raises(ValueError, match=r"data_dir='/new': expected None when data is given"):
-        checkpoint_eval.evaluation_data(run, other, "/new")
+        checkpoint_eval.check_data_choice(other, "/new")

@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from largemargin.data import DataConfig
+from largemargin.errors import bad_value
 from largemargin.experiments.progress import RunProgress, format_duration
 from largemargin.files import write_atomic, write_csv
 from largemargin.models import default_margin_layers
@@ -138,10 +139,10 @@ def mnist_run(
     ``train_subset`` and ``label_noise`` are ``DataConfig``'s protocols, seeded by ``seed``."""
     if isinstance(loss, str):
         if loss not in LOSSES:
-            raise ValueError(f"loss={loss!r}: expected one of {list(LOSSES)} or a LossConfig")
+            raise bad_value("loss", loss, f"one of {list(LOSSES)} or a LossConfig")
         loss = LOSSES[loss]
     if dataset not in ("mnist", "mnist-subset"):
-        raise ValueError(f"dataset={dataset!r}: expected 'mnist' or 'mnist-subset'")
+        raise bad_value("dataset", dataset, "'mnist' or 'mnist-subset'")
     return RunConfig(
         data=DataConfig(
             name=dataset,
@@ -311,9 +312,10 @@ def write_outcomes_csv(
     setting, no column), loss, seed, test accuracy, whether training collapsed, training
     seconds, median step seconds, run folder."""
     if any((o.cell.setting is None) != (setting_name is None) for o in outcomes):
-        raise ValueError(
-            f"setting_name={setting_name!r}: expected a column name exactly when the cells have "
-            "a setting (None when they have none)"
+        raise bad_value(
+            "setting_name",
+            setting_name,
+            "a column name exactly when the cells have a setting (None when they have none)",
         )
     rows = [
         {

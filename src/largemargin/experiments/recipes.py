@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from largemargin.analysis import first_order_margins, plot_margin_cdfs
+from largemargin.core.norms import norm_name
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.grid import (
     Cell,
@@ -181,7 +182,7 @@ def run(g: RecipeGrid, folder: Path) -> str:
     plot_margin_cdfs(margins, folder / "margins.png")
     m = g.base.model
     description = (
-        f"{m.name}, margin on {m.margin_layers} ({g.base.loss.margin.norm:g} norm, top-k "
+        f"{m.name}, margin on {m.margin_layers} ({norm_name(g.base.loss.margin.norm)} norm, top-k "
         f"{g.base.loss.margin.top_k}), data {data.name} at {data.data_dir}, "
         f"{len(bundle.train)} training images, "
         f"{g.base.trainer.epochs} epoch(s); seeds {g.seeds}"

@@ -9,7 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 
 import largemargin as lm
+from largemargin.core.norms import norm_name
 from largemargin.data import DataConfig, build_datasets
+from largemargin.errors import bad_value
 from largemargin.models import build_model, default_margin_layers
 from largemargin.models.import_path import is_import_path
 from largemargin.torch_utils import pick_device
@@ -64,16 +66,15 @@ def check_data_choice(data: DataConfig | None, data_dir: str | None) -> None:
     """Raise ValueError unless at most one of ``data`` (another dataset) and ``data_dir`` (the
     run's own dataset, read from another folder) is given."""
     if data is not None and data_dir is not None:
-        raise ValueError(
-            f"data_dir={data_dir!r}: expected None when data is given (set data.data_dir)"
-        )
+        raise bad_value("data_dir", data_dir, "None when data is given (set data.data_dir)")
 
 
 def evaluation_data(run: DataConfig, data: DataConfig | None, data_dir: str | None) -> DataConfig:
     """The data config a checkpoint is evaluated on: ``data`` when given; else the run's own
     (``run``) with downloads off, its files looked for in ``data_dir`` when that is given (the
-    run's dataset on another machine) and else where the run read them."""
-    check_data_choice(data, data_dir)
+    run's dataset on another machine) and else where the run read them. The callers check the
+    pair with ``check_data_choice`` before reading anything; ``data_dir`` is ignored when
+    ``data`` is given."""
     if data is not None:
         return data
     own = replace(run, download=False)
@@ -103,7 +104,7 @@ def evaluate(
     ``load_checkpoint``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r}: expected an int >= 1")
+        raise bad_value("batch_size", batch_size, "an int >= 1")
     check_data_choice(data, data_dir)
     device = pick_device(device)
     model, cfg = load_checkpoint(checkpoint, trust_model_code=trust_model_code)
@@ -126,7 +127,7 @@ def evaluate(
         "dataset": data.name,
         "examples": count,
         "accuracy": correct / count,
-        "norm": f"{cfg.loss.margin.norm:g}",
+        "norm": norm_name(cfg.loss.margin.norm),
         "mean_logit_margin": {n: float(m.mean()) for n, m in zip(layers, margins, strict=True)},
         "median_logit_margin": {n: float(m.median()) for n, m in zip(layers, margins, strict=True)},
     }

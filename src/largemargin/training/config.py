@@ -18,7 +18,7 @@ from typing import Literal
 
 from largemargin.core.options import OPTION_NAMES, MarginOptions
 from largemargin.data import DataConfig
-from largemargin.errors import bad_value as _fail
+from largemargin.errors import bad_value
 
 LOSS_KINDS = ("cross_entropy", "hinge", "large_margin")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
@@ -35,7 +35,7 @@ def check_tracker(tracker: str | None) -> None:
     if tracker is None:
         return
     if tracker not in TRACKERS:
-        raise _fail("trainer.tracker", tracker, f"None or one of {list(TRACKERS)}")
+        raise bad_value("trainer.tracker", tracker, f"None or one of {list(TRACKERS)}")
     if importlib.util.find_spec(tracker) is None:
         raise ValueError(
             f"trainer.tracker={tracker!r}: the {tracker} package is not installed "
@@ -229,40 +229,40 @@ def validate(cfg: RunConfig) -> None:
     """Raise ValueError naming the first bad setting; run before any data or model is built."""
     loss = cfg.loss
     if loss.kind not in LOSS_KINDS:
-        raise _fail("loss.kind", loss.kind, f"one of {LOSS_KINDS}")
+        raise bad_value("loss.kind", loss.kind, f"one of {LOSS_KINDS}")
     if not isinstance(loss.margin, MarginOptions):  # its own checks ran when it was made
-        raise _fail("loss.margin", loss.margin, "a largemargin.MarginOptions")
+        raise bad_value("loss.margin", loss.margin, "a largemargin.MarginOptions")
     if loss.margin.reduction == "none":
-        raise _fail("loss.margin.reduction", "none", "'mean' or 'sum': training needs a scalar")
+        raise bad_value("loss.margin.reduction", "none", "'mean' or 'sum': training needs a scalar")
     for name in ("cross_entropy_weight",):
         value = getattr(loss, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise _fail(f"loss.{name}", value, "a finite number >= 0")
+            raise bad_value(f"loss.{name}", value, "a finite number >= 0")
     for name in ("margin_scale", "hinge_margin"):
         value = getattr(loss, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise _fail(f"loss.{name}", value, "a finite number > 0")
+            raise bad_value(f"loss.{name}", value, "a finite number > 0")
     opt = cfg.optim
     if opt.name not in OPTIMIZERS:
-        raise _fail("optim.name", opt.name, f"one of {OPTIMIZERS}")
+        raise bad_value("optim.name", opt.name, f"one of {OPTIMIZERS}")
     if opt.schedule not in SCHEDULES:
-        raise _fail("optim.schedule", opt.schedule, f"one of {SCHEDULES}")
+        raise bad_value("optim.schedule", opt.schedule, f"one of {SCHEDULES}")
     for name in ("lr", "eps"):
         if not getattr(opt, name) > 0:
-            raise _fail(f"optim.{name}", getattr(opt, name), "a number > 0")
+            raise bad_value(f"optim.{name}", getattr(opt, name), "a number > 0")
     if not 0 <= opt.momentum < 1:
-        raise _fail("optim.momentum", opt.momentum, "a number in [0, 1)")
+        raise bad_value("optim.momentum", opt.momentum, "a number in [0, 1)")
     if not opt.weight_decay >= 0:
-        raise _fail("optim.weight_decay", opt.weight_decay, "a number >= 0")
+        raise bad_value("optim.weight_decay", opt.weight_decay, "a number >= 0")
     if not 0 < opt.decay_rate <= 1:
-        raise _fail("optim.decay_rate", opt.decay_rate, "a number in (0, 1]")
+        raise bad_value("optim.decay_rate", opt.decay_rate, "a number in (0, 1]")
     if opt.decay_steps < 1:
-        raise _fail("optim.decay_steps", opt.decay_steps, "an int >= 1")
+        raise bad_value("optim.decay_steps", opt.decay_steps, "an int >= 1")
     if opt.grad_clip_norm is not None and not opt.grad_clip_norm > 0:
-        raise _fail("optim.grad_clip_norm", opt.grad_clip_norm, "None or a number > 0")
+        raise bad_value("optim.grad_clip_norm", opt.grad_clip_norm, "None or a number > 0")
     tr = cfg.trainer
     if tr.epochs < 1:
-        raise _fail("trainer.epochs", tr.epochs, "an int >= 1")
+        raise bad_value("trainer.epochs", tr.epochs, "an int >= 1")
     for name in (
         "batch_size",
         "eval_batch_size",
@@ -271,14 +271,16 @@ def validate(cfg: RunConfig) -> None:
         "checkpoint_every_n_epochs",
     ):
         if getattr(tr, name) < 1:
-            raise _fail(f"trainer.{name}", getattr(tr, name), "an int >= 1")
+            raise bad_value(f"trainer.{name}", getattr(tr, name), "an int >= 1")
     if tr.num_workers < 0:
-        raise _fail("trainer.num_workers", tr.num_workers, "an int >= 0")
+        raise bad_value("trainer.num_workers", tr.num_workers, "an int >= 0")
     if tr.log_margin_every_n_steps < 0:
-        raise _fail("trainer.log_margin_every_n_steps", tr.log_margin_every_n_steps, "an int >= 0")
+        raise bad_value(
+            "trainer.log_margin_every_n_steps", tr.log_margin_every_n_steps, "an int >= 0"
+        )
     check_tracker(tr.tracker)
     if cfg.seed < 0:
-        raise _fail("seed", cfg.seed, "an int >= 0")
+        raise bad_value("seed", cfg.seed, "an int >= 0")
 
 
 def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:
@@ -287,12 +289,12 @@ def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:
     margin = cfg.loss.margin
     if margin.top_k > num_classes - 1:
         expected = f"an int in [1, {num_classes - 1}]: the data has {num_classes} classes"
-        raise _fail("loss.margin.top_k", margin.top_k, expected)
+        raise bad_value("loss.margin.top_k", margin.top_k, expected)
     for name in ("gamma", "norm_scale"):
         value = getattr(margin, name)
         if isinstance(value, tuple) and len(value) != num_layers:
             expected = f"one value, or one per margin layer ({num_layers} layers)"
-            raise _fail(f"loss.margin.{name}", list(value), expected)
+            raise bad_value(f"loss.margin.{name}", list(value), expected)
 
 
 def to_dict(cfg: RunConfig) -> dict:
