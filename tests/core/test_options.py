@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,3 +127,9 @@ def test_margin_distances_takes_distance_options_and_refuses_loss_only_ones(batc
     for name in LOSS_ONLY:
         with pytest.raises(TypeError, match=rf"loss-only option\(s\) \['{name}'\]"):
             lm.margin_distances(logits, y, layers, **{name: getattr(MarginOptions(), name)})
+
+
+def test_numpy_scalars_are_numbers_like_any_other():
+    options = MarginOptions(gamma=np.float32(3), alpha=np.int64(2), norm=np.float64(2))
+    assert (options.gamma, options.alpha, options.norm) == (3.0, 2.0, 2.0)
+    assert all(type(v) is float for v in (options.gamma, options.alpha, options.norm))

@@ -16,19 +16,14 @@ def parse_norm(norm: float | str) -> float:
     norm as this float; ``norm_name`` labels it.
     """
     if isinstance(norm, str):
-        text = norm.strip().lower()
-        if text in ("inf", "infinity"):
-            return math.inf
         try:
-            p = float(text)
+            p = float(norm)  # also "inf", "Infinity", " 2 "
         except ValueError:
             raise ValueError(f"norm must be a number >= 1 or 'inf', got {norm!r}") from None
-        if math.isnan(p) or p < 1:
-            raise ValueError(f"norm must be >= 1 (the lp norm of the margin), got {norm!r}")
-        return p
-    if isinstance(norm, bool) or not isinstance(norm, numbers.Real):
+    elif isinstance(norm, bool) or not isinstance(norm, numbers.Real):
         raise TypeError(f"norm must be a number >= 1 or 'inf', got {type(norm).__name__}")
-    p = float(norm)
+    else:
+        p = float(norm)
     if math.isnan(p) or p < 1:
         raise ValueError(f"norm must be >= 1 (the lp norm of the margin), got {norm!r}")
     return p

@@ -8,6 +8,7 @@ where each option, its default and its checks are defined.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
@@ -26,7 +27,7 @@ LOSS_ONLY = ("gamma", "alpha", "second_order", "aggregation", "reduction")
 
 
 def _positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v) or v <= 0:
