@@ -21,7 +21,7 @@ from largemargin.training import LossConfig, OptimConfig, RunConfig, TrainerConf
 
 VARIANTS = {
     "cross-entropy": LossConfig(kind="cross_entropy"),
-    "margin, first-order": LossConfig(kind="large_margin"),
+    "margin, first-order": recipe(),
     "margin, second-order": recipe(second_order=True),
 }
 

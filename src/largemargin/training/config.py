@@ -14,13 +14,14 @@ import importlib.util
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from largemargin.core.options import OPTION_NAMES, MarginOptions
 from largemargin.data import DataConfig
 from largemargin.errors import bad_value
 
-LOSS_KINDS = ("cross_entropy", "hinge", "large_margin")
+LossKind = Literal["cross_entropy", "hinge", "large_margin"]
+LOSS_KINDS = get_args(LossKind)
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "staircase", "cosine", "onecycle")
 
@@ -94,7 +95,7 @@ class LossConfig:
         hinge_margin: the hinge's margin for kind "hinge", in logit units.
     """
 
-    kind: Literal["cross_entropy", "hinge", "large_margin"] = "large_margin"
+    kind: LossKind = "large_margin"
     margin: MarginOptions = field(default_factory=lambda: RECIPE_MARGIN)
     cross_entropy_weight: float = 0.0
     margin_scale: float = 1.0
