@@ -12,7 +12,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from largemargin import files
-from largemargin.attacks import accuracy_under_attack, plot_accuracy_vs_eps, write_csv
+from largemargin.attacks import accuracy_under_attack
+from largemargin.files import write_csv
+from largemargin.report import plot_accuracy_vs_eps
 
 EPSILONS = {"inf": [0.0, 0.02, 0.05, 0.1, 0.3], "2": [0.0, 0.1, 0.2, 0.4, 1.2]}
 

@@ -14,10 +14,10 @@ from largemargin.attacks import (
     fgsm,
     iterative_fgsm,
     pgd,
-    plot_accuracy_vs_eps,
     square,
-    write_csv,
 )
+from largemargin.files import write_csv
+from largemargin.report import plot_accuracy_vs_eps
 
 MODEL = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4))
 X, Y = torch.rand(3, 4), torch.tensor([0, 1, 2])

@@ -5,15 +5,12 @@ All attacks take a batch ``x`` (N, ...) in [clip_min, clip_max], labels ``y`` (N
 radius ``eps`` in input units, in the l-inf (``norm="inf"``) or l2 (``norm=2``) norm, and
 return adversarial inputs shaped like ``x``. Gradient attacks ascend ``loss="ce"`` (the
 cross-entropy), ``"margin"`` (Carlini-Wagner) or ``"dlr"`` (AutoAttack's). ``pixel_space``
-wraps a model trained on normalised inputs so that eps is in pixel units. ``write_csv`` and
-``plot_accuracy_vs_eps`` write rows of accuracy under attack (from ``largemargin.files`` and
-``largemargin.report``).
+wraps a model trained on normalised inputs so that eps is in pixel units. Rows of accuracy
+under attack are written by ``largemargin.files.write_csv`` and plotted by
+``largemargin.report.plot_accuracy_vs_eps``.
 """
 
 from __future__ import annotations
-
-from largemargin.files import write_csv
-from largemargin.report import plot_accuracy_vs_eps
 
 from .accuracy import ATTACKS, accuracy_under_attack
 from .autoattack import autoattack
@@ -34,8 +31,6 @@ __all__ = [
     "iterative_fgsm",
     "pgd",
     "pixel_space",
-    "plot_accuracy_vs_eps",
     "square",
     "to_pixels",
-    "write_csv",
 ]
