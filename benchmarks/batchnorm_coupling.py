@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
 import largemargin as lm
 from largemargin.data.sources import load_mnist_subset
 from largemargin.models import build_model, default_margin_layers
+from largemargin.training import RECIPE_MARGIN
 
 LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
-MARGIN = dict(norm="inf", norm_scale="dim", epsilon=1e-6)
 TIMES: list[tuple[float, float]] = []  # (batch-sum, exact) seconds per call of compare()
 
 
@@ -31,9 +32,10 @@ def compare(model, x, y) -> list[tuple[float, float, float]]:
     whose distance changes sign."""
     logits, layers = lm.forward_with_layers(model, x, LAYERS)
     start = time.perf_counter()
-    batch_sum = lm.margin_distances(logits, y, layers, **MARGIN)[:, :, 0]
+    batch_sum = lm.margin_distances(logits, y, layers, RECIPE_MARGIN)[:, :, 0]
     middle = time.perf_counter()
-    exact = lm.margin_distances(logits, y, layers, exact_per_example=True, **MARGIN)[:, :, 0]
+    exact_options = replace(RECIPE_MARGIN, exact_per_example=True)
+    exact = lm.margin_distances(logits, y, layers, exact_options)[:, :, 0]
     TIMES.append((middle - start, time.perf_counter() - middle))
     rel = (batch_sum - exact).abs() / exact.abs().clamp_min(1e-12)
     flips = (torch.sign(batch_sum) != torch.sign(exact)).double().mean(dim=0)
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     probe = torch.randperm(len(labels))[: args.batch]
     rows = [("initialisation", compare(model, images[probe], labels[probe]))]
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    criterion = lm.LargeMarginLoss(gamma=10000.0, alpha=4.0, **MARGIN)
+    criterion = lm.LargeMarginLoss(RECIPE_MARGIN)
     for _ in range(args.steps):
         idx = torch.randint(0, len(labels), (args.batch,))
         logits, layers = lm.forward_with_layers(model, images[idx], LAYERS)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +34,9 @@ import largemargin as lm
 from largemargin.core.distances import score_gaps
 from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.models import build_model, default_margin_layers
+from largemargin.training import RECIPE_MARGIN
 
 LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
-MARGIN = dict(gamma=10000.0, alpha=4.0, norm="inf", epsilon=1e-6, norm_scale="dim")
 
 
 def reference_algorithm_loss(logits, y, layers, *, second_order: bool, top_k: int = 1):
@@ -47,7 +47,7 @@ def reference_algorithm_loss(logits, y, layers, *, second_order: bool, top_k: in
     correct = (probs * onehot).sum(dim=1, keepdim=True)
     top = (probs * (1 - onehot)).topk(top_k, dim=1).values
     diff = correct - top
-    gamma, alpha, eps = MARGIN["gamma"], MARGIN["alpha"], MARGIN["epsilon"]
+    gamma, alpha, eps = RECIPE_MARGIN.gamma, RECIPE_MARGIN.alpha, RECIPE_MARGIN.epsilon
     total = 0.0
     for layer in layers:
         norms = []
@@ -81,15 +81,10 @@ def margin_loss(
 ) -> Callable:
     def step_loss(model, x, y):
         logits, layers = lm.forward_with_layers(model, x, names)
-        return lm.large_margin_loss(
-            logits,
-            y,
-            layers,
-            second_order=second_order,
-            top_k=top_k,
-            aggregation=aggregation,
-            **MARGIN,
+        options = replace(
+            RECIPE_MARGIN, second_order=second_order, top_k=top_k, aggregation=aggregation
         )
+        return lm.large_margin_loss(logits, y, layers, options)
 
     return step_loss
 
@@ -166,20 +161,36 @@ def floor_ratio(variant: Variant, ratios: dict[str, float]) -> float | None:
     return 1 + variant.rows * one_row
 
 
-def setup(batch: int, device: str, seed: int = 0):
+def setup(
+    batch: int,
+    device: str,
+    seed: int = 0,
+    *,
+    model_name: str = "mnist_reference",
+    image: tuple[int, ...] = (1, 28, 28),
+):
+    """A seeded 10-class ``model_name`` in train mode, its SGD optimiser and one random batch
+    of ``batch`` images shaped ``image``, on ``device``."""
     torch.manual_seed(seed)
-    model = build_model("mnist_reference", num_classes=10).to(device).train()
+    model = build_model(model_name, num_classes=10).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.rand(batch, 1, 28, 28, device=device)
+    x = torch.rand(batch, *image, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
     return model, opt, x, y
 
 
-def step(fn, model, opt, x, y) -> None:
-    """One SGD step. Backpropagates to the parameters only (``inputs=``), so no variant pays
-    for the input gradient that naming the "input" layer would otherwise add to the backward."""
+def step(fn, model, opt, x, y, autocast_dtype: torch.dtype | None = None) -> None:
+    """One SGD step, the loss (forward and margin) under autocast when ``autocast_dtype``.
+    Backpropagates to the parameters only (``inputs=``), so no variant pays for the input
+    gradient that naming the "input" layer would otherwise add to the backward."""
     opt.zero_grad(set_to_none=True)
-    fn(model, x, y).backward(inputs=list(model.parameters()))
+    with (
+        torch.autocast(x.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    ):
+        loss = fn(model, x, y)
+    loss.backward(inputs=list(model.parameters()))
     opt.step()
 
 

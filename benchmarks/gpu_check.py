@@ -26,7 +26,6 @@ keeps what it measured) and OUT_DIR/gpu_check.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import statistics
@@ -42,7 +41,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_step  # benchmarks/ is not a package
 from largemargin.files import write_atomic
-from largemargin.models import build_model, default_margin_layers
+from largemargin.models import default_margin_layers
 
 NA_CPU = "n/a on cpu"
 
@@ -60,7 +59,7 @@ NETWORKS = {
         "mnist_reference", (1, 28, 28), 128, list(default_margin_layers("mnist_reference"))
     ),
     "cifar resnet18": Network(
-        "resnet18", (3, 32, 32), 256, ["input", "layer1", "layer2", "layer3"]
+        "resnet18", (3, 32, 32), 256, ["input", *default_margin_layers("resnet18")]
     ),
 }
 # (label, autocast dtype or None, torch.compile)
@@ -99,32 +98,12 @@ def prepare_compile() -> None:
 
 
 def setup(net: Network, batch: int, device: str, compiled: bool, seed: int = 0):
-    torch.manual_seed(seed)
-    model = build_model(net.model, num_classes=10).to(device).train()
+    """``bench_step.setup`` for ``net``, compiled between its margin layers when ``compiled``
+    (in place: the optimiser's parameters are the same)."""
+    model, opt, x, y = bench_step.setup(batch, device, seed, model_name=net.model, image=net.image)
     if compiled:
         compile_between_margin_layers(model, net.layers)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.rand(batch, *net.image, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
     return model, opt, x, y
-
-
-def step(loss_fn, model, opt, x, y, autocast_dtype) -> None:
-    """One SGD step, the loss (forward and margin) under autocast when ``autocast_dtype``."""
-    opt.zero_grad(set_to_none=True)
-    with (
-        torch.autocast(x.device.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    ):
-        loss = loss_fn(model, x, y)
-    loss.backward(inputs=list(model.parameters()))
-    opt.step()
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def error_text(exc: BaseException) -> str:
@@ -135,18 +114,18 @@ def error_text(exc: BaseException) -> str:
 def peak_mib(run_step, device: str) -> str:
     if not device.startswith("cuda"):
         return NA_CPU
-    sync(device)
+    bench_step.sync(device)
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     run_step()
-    sync(device)
+    bench_step.sync(device)
     return f"{(torch.cuda.max_memory_allocated() - base) / 2**20:.0f}"
 
 
 def host_sync_check(run_step, device: str) -> str:
     if not device.startswith("cuda"):
         return NA_CPU
-    sync(device)
+    bench_step.sync(device)
     torch.cuda.set_sync_debug_mode("error")
     try:
         run_step()
@@ -154,7 +133,7 @@ def host_sync_check(run_step, device: str) -> str:
         return f"syncs ({error_text(exc)})"
     finally:
         torch.cuda.set_sync_debug_mode(0)
-    sync(device)
+    bench_step.sync(device)
     return "no sync"
 
 
@@ -167,7 +146,7 @@ def run_section(net: Network, mode: tuple, args) -> dict:
     rows: dict[str, dict] = {name: {"times": []} for name in variants}
 
     def runner(name):
-        return lambda: step(variants[name].loss, model, opt, x, y, dtype)
+        return lambda: bench_step.step(variants[name].loss, model, opt, x, y, dtype)
 
     for name in variants:  # warm-up (and compilation), memory and sync check, one by one
         try:
@@ -183,14 +162,14 @@ def run_section(net: Network, mode: tuple, args) -> dict:
         for name in variants:
             if "error" in rows[name]:
                 continue
-            sync(args.device)
+            bench_step.sync(args.device)
             start = time.perf_counter()
             try:
                 runner(name)()
             except Exception as exc:
                 rows[name]["error"] = error_text(exc)
                 continue
-            sync(args.device)
+            bench_step.sync(args.device)
             rows[name]["times"].append(time.perf_counter() - start)
     for row in rows.values():
         times = row.pop("times")
