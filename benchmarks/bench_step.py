@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -34,6 +34,7 @@ import largemargin as lm
 from largemargin.core.distances import score_gaps
 from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.models import build_model, default_margin_layers
+from largemargin.report import markdown_table
 from largemargin.training import RECIPE_MARGIN
 
 LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
@@ -150,6 +151,31 @@ REFERENCE_PAIRS = [
     ("margin, first-order, top_k=5", "reference algorithm, first-order, top_k=5"),
 ]
 REFERENCE_TARGET = 1.3
+
+
+def target_cells(variant: Variant, ratio: float | None) -> list[str]:
+    """The target and met? cells of a step's table row ("-" without a target or a ratio)."""
+    if variant.target is None or ratio is None:
+        return ["-", "-"]
+    return [f"<= {variant.target:.2f}x", met(ratio, variant.target)]
+
+
+def reference_table(medians: Mapping[str, float | None]) -> str:
+    """Markdown table of how many times faster each of ours is than the reference algorithm's
+    port, from median step times by variant name (None: the step failed)."""
+    rows = []
+    for ours, ref in REFERENCE_PAIRS:
+        a, b = medians.get(ours), medians.get(ref)
+        target = f">= {REFERENCE_TARGET}x"
+        if a is None or b is None:
+            rows.append([ours, "-", target, "-"])
+        else:
+            speedup = b / a
+            met_s = met(speedup, REFERENCE_TARGET, higher_is_better=True)
+            rows.append([ours, f"{speedup:.2f}x faster", target, met_s])
+    return markdown_table(
+        ["ours vs the reference algorithm", "reference / ours", "target", "met?"], rows
+    )
 
 
 def floor_ratio(variant: Variant, ratios: dict[str, float]) -> float | None:
@@ -316,30 +342,23 @@ def main(argv: list[str] | None = None) -> None:
     variants = make_variants()
     medians = time_variants(args.rounds, args.batch, args.device)
     ratios = {name: t / medians["cross-entropy"] for name, t in medians.items()}
-    print(
-        "\n| training step | median ms | vs cross-entropy | floor | target | met? "
-        "| peak memory (MiB) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
     for name, variant in variants.items():
         mem = "-" if args.no_memory else f"{peak_memory_mib(name, args.batch, args.device):.0f}"
         floor = floor_ratio(variant, ratios)
-        floor_s = "-" if floor is None else f"{floor:.2f}x"
-        target_s, met_s = "-", "-"
-        if variant.target is not None:
-            target_s, met_s = f"<= {variant.target:.2f}x", met(ratios[name], variant.target)
-        print(
-            f"| {name} | {medians[name] * 1e3:.1f} | {ratios[name]:.2f}x | {floor_s} "
-            f"| {target_s} | {met_s} | {mem} |"
+        rows.append(
+            [
+                name,
+                f"{medians[name] * 1e3:.1f}",
+                f"{ratios[name]:.2f}x",
+                "-" if floor is None else f"{floor:.2f}x",
+                *target_cells(variant, ratios[name]),
+                mem,
+            ]
         )
-    print("\n| ours vs the reference algorithm | reference / ours | target | met? |")
-    print("| --- | --- | --- | --- |")
-    for ours, ref in REFERENCE_PAIRS:
-        speedup = medians[ref] / medians[ours]
-        print(
-            f"| {ours} | {speedup:.2f}x faster | >= {REFERENCE_TARGET}x "
-            f"| {met(speedup, REFERENCE_TARGET, higher_is_better=True)} |"
-        )
+    headers = ["training step", "median ms", "vs cross-entropy", "floor", "target", "met?"]
+    print("\n" + markdown_table([*headers, "peak memory (MiB)"], rows))
+    print("\n" + reference_table(medians))
     if args.device == "cpu":
         aten_ms, fold_ms = conv_input_grad_ms(args.batch)
         print(

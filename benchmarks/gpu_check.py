@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_step  # benchmarks/ is not a package
 from largemargin.files import write_atomic
 from largemargin.models import default_margin_layers
+from largemargin.report import markdown_table
 
 NA_CPU = "n/a on cpu"
 
@@ -181,40 +182,25 @@ def section_markdown(title: str, section: dict) -> list[str]:
     rows = section["variants"]
     variants = bench_step.make_variants()
     base = rows["cross-entropy"].get("median_ms")
-    lines = [
-        f"### {title}, {section['mode']}, batch {section['batch']}",
-        "",
-        "| training step | median ms | vs cross-entropy | target | met? | peak memory (MiB) "
-        "| host sync |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    table = []
     for name, row in rows.items():
         ms = row.get("median_ms")
         if ms is None:
-            lines.append(f"| {name} | failed: {row.get('error', '?')} | - | - | - | - | - |")
+            table.append([name, f"failed: {row.get('error', '?')}", "-", "-", "-", "-", "-"])
             continue
         ratio = ms / base if base else None
-        target = variants[name].target
-        target_s, met_s = "-", "-"
-        if target is not None and ratio is not None:
-            target_s, met_s = f"<= {target:.2f}x", bench_step.met(ratio, target)
         ratio_s = "-" if ratio is None else f"{ratio:.2f}x"
-        lines.append(
-            f"| {name} | {ms:.2f} | {ratio_s} | {target_s} | {met_s} | {row['memory']} "
-            f"| {row['sync']} |"
-        )
-    lines += ["", "| ours vs the reference algorithm | reference / ours | target | met? |"]
-    lines.append("| --- | --- | --- | --- |")
-    for ours, ref in bench_step.REFERENCE_PAIRS:
-        a, b = rows[ours].get("median_ms"), rows[ref].get("median_ms")
-        if a is None or b is None:
-            lines.append(f"| {ours} | - | >= {bench_step.REFERENCE_TARGET}x | - |")
-            continue
-        met_s = bench_step.met(b / a, bench_step.REFERENCE_TARGET, higher_is_better=True)
-        lines.append(
-            f"| {ours} | {b / a:.2f}x faster | >= {bench_step.REFERENCE_TARGET}x | {met_s} |"
-        )
-    return [*lines, ""]
+        cells = bench_step.target_cells(variants[name], ratio)
+        table.append([name, f"{ms:.2f}", ratio_s, *cells, row["memory"], row["sync"]])
+    headers = ["training step", "median ms", "vs cross-entropy", "target", "met?"]
+    return [
+        f"### {title}, {section['mode']}, batch {section['batch']}",
+        "",
+        markdown_table([*headers, "peak memory (MiB)", "host sync"], table),
+        "",
+        bench_step.reference_table({n: r.get("median_ms") for n, r in rows.items()}),
+        "",
+    ]
 
 
 def write_report(out: Path, header: list[str], sections: list[tuple[str, dict | str]]) -> None:
