@@ -309,10 +309,6 @@ def from_dict(values: dict) -> RunConfig:
     naming its new key (``migrate`` moves them, for configs saved by that version)."""
     if not isinstance(values, dict):
         raise TypeError(f"config must be a mapping, got {type(values).__name__}")
-    top = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(values) - top)
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(top)}")
     check_layout(values)
     return _build(RunConfig, values, "")
 
@@ -346,7 +342,8 @@ def _build(cls: type, values: dict, where: str, base: object = None):
     names = {f.name for f in dataclasses.fields(cls)}
     bad = sorted(set(values) - names)
     if bad:
-        raise ValueError(f"unknown key(s) {bad} in {where}; valid keys: {sorted(names)}")
+        place = f"key(s) {bad} in {where}" if where else f"config key(s) {bad}"
+        raise ValueError(f"unknown {place}; valid keys: {sorted(names)}")
     hints = typing.get_type_hints(cls)
     factories = {f.name: f.default_factory for f in dataclasses.fields(cls)}
     kwargs = {}
