@@ -7,11 +7,13 @@ return adversarial inputs shaped like ``x``. Gradient attacks ascend ``loss="ce"
 cross-entropy), ``"margin"`` (Carlini-Wagner) or ``"dlr"`` (AutoAttack's). ``pixel_space``
 wraps a model trained on normalised inputs so that eps is in pixel units. Rows of accuracy
 under attack are written by ``largemargin.files.write_csv`` and plotted by
-``largemargin.report.plot_accuracy_vs_eps``.
+``largemargin.report.plot_accuracy_vs_eps``. ``ascend`` is the projected ascent they share,
+on any objective whose input gradient is given (adversarial training uses it).
 """
 
 from __future__ import annotations
 
+from ._ascent import Gradient, ascend
 from .accuracy import ATTACKS, accuracy_under_attack
 from .autoattack import autoattack
 from .gradient_sign import fgsm, iterative_fgsm
@@ -22,9 +24,11 @@ from .square import square
 
 __all__ = [
     "ATTACKS",
+    "Gradient",
     "Normalize",
     "RobustnessReport",
     "accuracy_under_attack",
+    "ascend",
     "autoattack",
     "evaluate_robustness",
     "fgsm",

@@ -77,16 +77,8 @@ def check_batch(x: torch.Tensor, y: torch.Tensor, clip_min: float, clip_max: flo
     ``y`` is an integer tensor of shape (N,). ``clip_min`` < ``clip_max``; either may be
     infinite (no bound on that side).
     """
-    if math.isnan(clip_min) or math.isnan(clip_max) or clip_min >= clip_max:
-        raise ValueError(
-            f"clip_min must be < clip_max (the valid input range), got clip_min={clip_min!r}, "
-            f"clip_max={clip_max!r}"
-        )
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1:
-        raise ValueError(
-            "x must be a floating tensor of shape (N, ...), got "
-            + (f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else repr(x))
-        )
+    _check_range_bounds(clip_min, clip_max)
+    _check_inputs(x)
     if (
         not isinstance(y, torch.Tensor)
         or y.is_floating_point()
@@ -99,10 +91,37 @@ def check_batch(x: torch.Tensor, y: torch.Tensor, clip_min: float, clip_max: flo
             f"{tuple(x.shape)}, got "
             + (f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else repr(y))
         )
+    _check_in_range(x, clip_min, clip_max)
+    return y.long()
+
+
+def check_batch_range(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
+    """``check_batch`` without labels: ``x`` floating (N, ...) within [clip_min, clip_max]."""
+    _check_range_bounds(clip_min, clip_max)
+    _check_inputs(x)
+    _check_in_range(x, clip_min, clip_max)
+
+
+def _check_range_bounds(clip_min: float, clip_max: float) -> None:
+    if math.isnan(clip_min) or math.isnan(clip_max) or clip_min >= clip_max:
+        raise ValueError(
+            f"clip_min must be < clip_max (the valid input range), got clip_min={clip_min!r}, "
+            f"clip_max={clip_max!r}"
+        )
+
+
+def _check_inputs(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 1:
+        raise ValueError(
+            "x must be a floating tensor of shape (N, ...), got "
+            + (f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else repr(x))
+        )
+
+
+def _check_in_range(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
     if not ((x >= clip_min) & (x <= clip_max)).all():
         raise ValueError(
             f"x must lie in [clip_min, clip_max] = [{clip_min}, {clip_max}] (NaN nowhere), got "
             f"values in [{x.min().item()}, {x.max().item()}]; pass the range of your inputs as "
             "clip_min/clip_max"
         )
-    return y.long()

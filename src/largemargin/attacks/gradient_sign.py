@@ -20,7 +20,8 @@ from torch import nn
 
 from largemargin.torch_utils import eval_mode
 
-from ._ascent import projected_ascent
+from ._ascent import ascend
+from ._model import loss_gradient
 from ._validate import (
     check_attack_loss,
     check_batch,
@@ -95,16 +96,14 @@ def iterative_fgsm(
     if eps == 0:
         return x.detach().clone()
     with eval_mode(model):
-        return projected_ascent(
-            model,
-            x,
-            y,
+        return ascend(
+            lambda v: loss_gradient(model, v, y, loss),
             x,
             eps,
             steps=steps,
             step_size=1.25 * eps / steps if step_size is None else step_size,
             norm=norm,
+            random_start=False,
             clip_min=clip_min,
             clip_max=clip_max,
-            loss=loss,
         )

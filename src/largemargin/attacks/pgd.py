@@ -18,9 +18,8 @@ from torch import nn
 
 from largemargin.torch_utils import eval_mode, per_example
 
-from ._ascent import projected_ascent
-from ._geometry import random_in_ball
-from ._model import loss_and_error
+from ._ascent import ascend
+from ._model import loss_and_error, loss_gradient
 from ._validate import (
     check_attack_loss,
     check_batch,
@@ -74,19 +73,16 @@ def pgd(
     step_size = 2.5 * eps / steps if step_size is None else step_size
 
     def run() -> torch.Tensor:
-        start = (x + random_in_ball(x, eps, norm, generator)).clamp(clip_min, clip_max)
-        return projected_ascent(
-            model,
+        return ascend(
+            lambda v: loss_gradient(model, v, y, loss),
             x,
-            y,
-            start,
             eps,
             steps=steps,
             step_size=step_size,
             norm=norm,
+            generator=generator,
             clip_min=clip_min,
             clip_max=clip_max,
-            loss=loss,
         )
 
     with eval_mode(model):

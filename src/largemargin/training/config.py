@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from largemargin.core.norms import parse_norm
 from largemargin.core.options import OPTION_NAMES, MarginOptions
 from largemargin.data import DataConfig
 from largemargin.errors import bad_value
@@ -93,6 +94,12 @@ class LossConfig:
         margin_scale: divides the large margin loss before it is added (1 keeps the paper's
             scale: with gamma = 10000 the loss is about gamma and its gradient is that of -d).
         hinge_margin: the hinge's margin for kind "hinge", in logit units.
+        trades_beta: > 0 adds TRADES's robustness term (Zhang et al., 2019): beta times the
+            batch mean of KL(softmax(z(x)) || softmax(z(x'))), with x' the adversarial input
+            that ``adversarial`` makes by ascending that KL; the loss of ``kind`` is then
+            computed on the clean inputs. Cross-entropy with beta 6 is TRADES's CIFAR-10
+            setting, 1 its MNIST one; with ``kind: large_margin`` the margin takes the
+            cross-entropy's place. 0: off.
     """
 
     kind: LossKind = "large_margin"
@@ -100,6 +107,60 @@ class LossConfig:
     cross_entropy_weight: float = 0.0
     margin_scale: float = 1.0
     hinge_margin: float = 1.0
+    trades_beta: float = 0.0
+
+
+@dataclass
+class AdversarialConfig:
+    """Adversarial training, for every loss kind: each training batch (or all but a clean
+    share of it) is replaced by adversarial examples, made with ``largemargin.attacks.ascend``
+    against the model being trained, before the loss sees it; the margin loss then measures
+    its margins at the perturbed inputs. Radii and steps are in pixel units ([0, 1] scale)
+    whatever the data's normalisation.
+
+    Attributes:
+        attack: None (off); "fgsm": fast adversarial training's single step from a uniform
+            random start (Wong et al., 2020); "pgd": ``steps`` steps from a uniform random
+            start (Madry et al., 2018). With ``loss.trades_beta`` > 0 the steps ascend
+            TRADES's KL from TRADES's start (x + 0.001 N(0, 1)) instead.
+        eps: the perturbation radius, pixels, in ``norm``.
+        norm: "inf" or 2: the l-inf or l2 ball.
+        steps: ascent steps of "pgd" (FGSM takes 1).
+        step_size: pixels; None: 1.25 eps for "fgsm" (Wong et al.), 2.5 eps / steps for "pgd".
+        clean_fraction: the share of each batch kept clean (its first rows; batches are
+            shuffled), in [0, 1); the rest is replaced.
+        ascend: the objective the attack ascends: "cross_entropy", or "objective" (the run's
+            own loss, e.g. the margin loss itself). TRADES always ascends its KL.
+        batchnorm: BatchNorm while crafting: "train" (batch statistics, the function the step
+            trains; running statistics restored afterwards), "eval" (running statistics) or
+            "train-update" (batch statistics, and the crafting passes move the running
+            statistics, as a plain training loop in train mode does).
+        overfit_check_examples: for "fgsm": training images on which, at each epoch's end,
+            PGD and FGSM accuracy are measured to detect catastrophic overfitting (0: off).
+        early_stop: on catastrophic overfitting, stop and restore the weights of the epoch
+            with the best PGD accuracy on that sample (Wong et al.'s remedy).
+    """
+
+    attack: Literal["fgsm", "pgd"] | None = None
+    eps: float = 0.1
+    norm: float | str = "inf"
+    steps: int = 7
+    step_size: float | None = None
+    clean_fraction: float = 0.0
+    ascend: Literal["cross_entropy", "objective"] = "cross_entropy"
+    batchnorm: Literal["train", "eval", "train-update"] = "train"
+    overfit_check_examples: int = 256
+    early_stop: bool = False
+
+    def resolved_step_size(self) -> float:
+        """``step_size``, or its default for ``attack``: 1.25 eps (FGSM), 2.5 eps / steps."""
+        if self.step_size is not None:
+            return self.step_size
+        return 1.25 * self.eps if self.attack == "fgsm" else 2.5 * self.eps / self.steps
+
+    def resolved_steps(self) -> int:
+        """The ascent steps: 1 for "fgsm", ``steps`` for "pgd"."""
+        return 1 if self.attack == "fgsm" else self.steps
 
 
 @dataclass
@@ -207,6 +268,7 @@ class RunConfig:
         data: the dataset and the paper's protocols.
         model: the network and its margin layers.
         loss: the training objective.
+        adversarial: adversarial training (off by default).
         optim: the optimiser and learning-rate schedule.
         trainer: Lightning trainer settings.
         seed: seeds the model's initialisation and the batch order.
@@ -218,6 +280,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
@@ -243,6 +306,9 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(loss, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise bad_value(f"loss.{name}", value, "a finite number > 0")
+    if not _finite(loss.trades_beta) or loss.trades_beta < 0:
+        raise bad_value("loss.trades_beta", loss.trades_beta, "a finite number >= 0")
+    validate_adversarial(cfg.adversarial, trades=loss.trades_beta > 0)
     opt = cfg.optim
     if opt.name not in OPTIMIZERS:
         raise bad_value("optim.name", opt.name, f"one of {OPTIMIZERS}")
@@ -282,6 +348,64 @@ def validate(cfg: RunConfig) -> None:
     check_tracker(tr.tracker)
     if cfg.seed < 0:
         raise bad_value("seed", cfg.seed, "an int >= 0")
+
+
+ADVERSARIAL_ATTACKS = (None, "fgsm", "pgd")
+ASCENDED = ("cross_entropy", "objective")
+CRAFTING_BATCHNORM = ("train", "eval", "train-update")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_adversarial(adv: AdversarialConfig, *, trades: bool) -> None:
+    """Raise ValueError naming the first bad ``adversarial.*`` setting; ``trades``: the loss
+    has a TRADES term, which needs an attack and ascends its own KL on the whole batch."""
+    if adv.attack not in ADVERSARIAL_ATTACKS:
+        raise bad_value("adversarial.attack", adv.attack, f"one of {ADVERSARIAL_ATTACKS}")
+    if not _finite(adv.eps) or adv.eps <= 0:
+        raise bad_value("adversarial.eps", adv.eps, "a finite number > 0 (pixels)")
+    try:
+        norm = parse_norm(adv.norm)
+    except (TypeError, ValueError):
+        norm = None
+    if norm not in (math.inf, 2.0):
+        raise bad_value("adversarial.norm", adv.norm, "'inf' or 2 (the l-inf or l2 ball)")
+    if isinstance(adv.steps, bool) or not isinstance(adv.steps, int) or adv.steps < 1:
+        raise bad_value("adversarial.steps", adv.steps, "an int >= 1")
+    if adv.step_size is not None and (not _finite(adv.step_size) or adv.step_size <= 0):
+        raise bad_value("adversarial.step_size", adv.step_size, "None or a finite number > 0")
+    if not _finite(adv.clean_fraction) or not 0 <= adv.clean_fraction < 1:
+        raise bad_value("adversarial.clean_fraction", adv.clean_fraction, "a number in [0, 1)")
+    if adv.ascend not in ASCENDED:
+        raise bad_value("adversarial.ascend", adv.ascend, f"one of {ASCENDED}")
+    if adv.batchnorm not in CRAFTING_BATCHNORM:
+        raise bad_value("adversarial.batchnorm", adv.batchnorm, f"one of {CRAFTING_BATCHNORM}")
+    if adv.overfit_check_examples < 0:
+        raise bad_value(
+            "adversarial.overfit_check_examples", adv.overfit_check_examples, "an int >= 0"
+        )
+    if not trades:
+        return
+    if adv.attack is None:
+        raise bad_value(
+            "adversarial.attack",
+            None,
+            "'fgsm' or 'pgd' with loss.trades_beta > 0 (TRADES's inner maximisation)",
+        )
+    if adv.clean_fraction != 0:
+        raise bad_value(
+            "adversarial.clean_fraction",
+            adv.clean_fraction,
+            "0 with loss.trades_beta > 0 (TRADES's loss already holds the clean term)",
+        )
+    if adv.ascend != "cross_entropy":
+        raise bad_value(
+            "adversarial.ascend",
+            adv.ascend,
+            "the default with loss.trades_beta > 0 (TRADES ascends its KL)",
+        )
 
 
 def validate_for(cfg: RunConfig, num_classes: int, num_layers: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import lightning as L
 import numpy as np
@@ -11,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 import largemargin as lm
+from largemargin.training.adversarial import Adversary
 from largemargin.training.collapse import (
     Collapse,
     CollapseWarning,
@@ -18,7 +20,7 @@ from largemargin.training.collapse import (
     find_collapse,
     remedy,
 )
-from largemargin.training.config import LossConfig, OptimConfig
+from largemargin.training.config import AdversarialConfig, LossConfig, OptimConfig
 from largemargin.training.objective import Objective
 from largemargin.training.optim import build_optimizer, build_schedule
 
@@ -38,6 +40,11 @@ class MarginClassifier(L.LightningModule):
     ``Collapse`` or None in ``collapse``, and issues a ``CollapseWarning`` when an epoch
     collapses after one that did not.
 
+    With ``adversarial`` (an attack set), each training batch is first made adversarial
+    (``training.adversarial.Adversary``; ``pixel_stats``: the data's (mean, std), None for
+    pixel inputs), or, with TRADES (``loss.trades_beta`` > 0), paired with TRADES's adversarial
+    batch.
+
     Backpropagates to the parameters only, so naming the "input" layer costs no input gradient.
     Checkpoints carry the RNG states, so a resumed run continues exactly.
     """
@@ -51,6 +58,8 @@ class MarginClassifier(L.LightningModule):
         *,
         log_margin_every_n_steps: int = 50,
         eval_margins: bool = True,
+        adversarial: AdversarialConfig | None = None,
+        pixel_stats: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -60,6 +69,11 @@ class MarginClassifier(L.LightningModule):
         self.objective = Objective(loss, self.margin_layers, optim.loss_weight_decay())
         self.log_margin_every_n_steps = log_margin_every_n_steps
         self.eval_margins = eval_margins
+        self.trades = loss.trades_beta > 0
+        self.adversary = None
+        if adversarial is not None and adversarial.attack is not None:
+            mean, std = pixel_stats if pixel_stats is not None else (None, None)
+            self.adversary = Adversary(adversarial, mean, std)
         self.run_config: dict | None = None  # saved into checkpoints, to rebuild the model
         self.collapse: Collapse | None = None  # the last finished epoch's, saved in checkpoints
         self.epoch_predictions: list[float] | None = None  # the last epoch's tally, all processes
@@ -72,7 +86,7 @@ class MarginClassifier(L.LightningModule):
         x, y = batch
         every = self.log_margin_every_n_steps
         measure = every > 0 and self.global_step % every == 0
-        terms = self.objective(self.model, x, y, measure_margin=measure)
+        terms = self._terms(x, y, measure)
         batch_size = len(y)
         log = dict(on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=False)
         self.log("train/loss", terms.total.detach(), prog_bar=True, **log)
@@ -86,6 +100,21 @@ class MarginClassifier(L.LightningModule):
                 f"train/margin/{name}", value, on_step=True, on_epoch=False, batch_size=batch_size
             )
         return terms.total
+
+    def _terms(self, x: torch.Tensor, y: torch.Tensor, measure: bool):
+        """The objective's terms of a training batch: at the clean inputs, at the adversarial
+        ones (``adversarial``), or at the clean ones with TRADES's term."""
+        if self.adversary is None:
+            return self.objective(self.model, x, y, measure_margin=measure)
+        if self.trades:
+            x_adv = self.adversary.trades(self.model, x)
+            return self.objective(self.model, x, y, measure_margin=measure, trades_input=x_adv)
+
+        def objective(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor):
+            return self.objective(model, inputs, labels).total
+
+        x_adv = self.adversary(self.model, x, y, objective)
+        return self.objective(self.model, x_adv, y, measure_margin=measure)
 
     def on_train_epoch_end(self) -> None:
         stats = self._tally.take()

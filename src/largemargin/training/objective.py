@@ -1,6 +1,6 @@
-"""The training objective of a batch: the chosen loss, its optional cross-entropy mix, and L2
-weight decay, returned as named terms so each can be logged; and the logit margin that
-evaluation reports.
+"""The training objective of a batch: the chosen loss, its optional cross-entropy mix, TRADES's
+robustness term, and L2 weight decay, returned as named terms so each can be logged; and the
+logit margin that evaluation reports.
 
 Two first-order margins appear in the logs, in different units:
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import largemargin as lm
+from largemargin.training.adversarial import trades_divergence
 from largemargin.training.config import LossConfig
 
 LOGIT_MARGIN_COMPETITORS = 9
@@ -94,8 +95,17 @@ class Objective:
         self.margin = lm.LargeMarginLoss(cfg.margin) if cfg.kind == "large_margin" else None
 
     def __call__(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, measure_margin: bool = False
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        measure_margin: bool = False,
+        trades_input: torch.Tensor | None = None,
     ) -> Terms:
+        """The terms at inputs ``x`` (N, ...) with labels ``y`` (N,); ``trades_input``: the
+        adversarial batch of TRADES (shaped like ``x``), whose term ``trades_beta`` times the
+        batch-mean KL between the predictions at ``x`` and at it is added as ``trades``."""
         parts: dict[str, torch.Tensor] = {}
         margins: dict[str, torch.Tensor] = {}
         if self.margin is not None:
@@ -114,6 +124,9 @@ class Objective:
             parts["cross_entropy"] = F.cross_entropy(logits, y)
         elif self.cfg.kind == "hinge":
             parts["hinge"] = multiclass_hinge(logits, y, self.cfg.hinge_margin)
+        if trades_input is not None:
+            divergence = trades_divergence(logits, model(trades_input)).mean()
+            parts["trades"] = self.cfg.trades_beta * divergence
         if self.weight_decay > 0:
             squares = sum(p.pow(2).sum() for p in model.parameters() if p.requires_grad)
             parts["weight_decay"] = 0.5 * self.weight_decay * squares

@@ -152,6 +152,8 @@ def _train(cfg: RunConfig) -> RunResult:
         list(layers),
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
         eval_margins=tr.eval_margins,
+        adversarial=cfg.adversarial,
+        pixel_stats=None if bundle.mean is None else (bundle.mean, bundle.std),
     )
     module.run_config = record
     data = BundleDataModule(
