@@ -4,9 +4,11 @@ checkpoints and logs.
 Run folder layout::
 
     <run_dir>/<name>/config.yaml        the resolved config, plus the data record
-    <run_dir>/<name>/metrics.json       final metrics (test accuracy and margins, timing, and
+    <run_dir>/<name>/metrics.json       final metrics (test accuracy and margins, timing,
                                         ``collapse``: the final epoch's ``Collapse`` record
-                                        when its predictions collapsed, else null)
+                                        when its predictions collapsed, else null, and
+                                        ``catastrophic_overfitting``: single-step adversarial
+                                        training's first overfitted epoch, else null)
     <run_dir>/<name>/logs/version_N/metrics.csv   per-step and per-epoch logs (one version
                                         per launch: a resumed run adds the next), the
                                         learning rate of every step (``lr-<optimiser>``)
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
@@ -39,6 +42,7 @@ from largemargin.training.checkpoint import read_checkpoint
 from largemargin.training.config import RunConfig, to_dict, validate, validate_for
 from largemargin.training.loaders import BundleDataModule
 from largemargin.training.module import MarginClassifier
+from largemargin.training.overfitting import OverfitGuard
 from largemargin.training.quiet import lightning_noise_filtered
 from largemargin.training.timing import StepTimer
 from largemargin.training.tracking import run_loggers
@@ -124,6 +128,22 @@ def prepare(cfg: RunConfig):
     return bundle, model, layers
 
 
+def _overfit_guard(cfg: RunConfig, bundle) -> OverfitGuard | None:
+    """The catastrophic-overfitting guard of a single-step adversarial run, on
+    ``adversarial.overfit_check_examples`` training images drawn once with the run's seed;
+    None for other runs."""
+    adv = cfg.adversarial
+    if adv.attack != "fgsm" or adv.overfit_check_examples == 0:
+        return None
+    n = min(adv.overfit_check_examples, len(bundle.train))
+    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(cfg.seed))
+    pairs = [bundle.train[int(i)] for i in order[:n]]
+    x = torch.stack([p[0] for p in pairs])
+    y = torch.as_tensor([int(p[1]) for p in pairs])
+    stats = None if bundle.mean is None else (bundle.mean, bundle.std)
+    return OverfitGuard(adv, x, y, stats)
+
+
 def train(cfg: RunConfig) -> RunResult:
     """Train, test and record one run; returns its folder and final metrics. Lightning's
     messages that say nothing to the user are filtered meanwhile (``training.quiet``)."""
@@ -164,6 +184,7 @@ def _train(cfg: RunConfig) -> RunResult:
         seed=cfg.seed,
     )
     timer = StepTimer()
+    guard = _overfit_guard(cfg, bundle)
     loggers = run_loggers(folder, folder.name, tr.tracker)
     if tr.tracker is not None:
         loggers[-1].log_hyperparams(record)
@@ -199,6 +220,7 @@ def _train(cfg: RunConfig) -> RunResult:
             ),  # the newest epoch, and last.ckpt
             timer,
             LearningRateMonitor(logging_interval="step"),
+            *([] if guard is None else [guard]),
         ],
     )
     start = time.perf_counter()
@@ -212,6 +234,9 @@ def _train(cfg: RunConfig) -> RunResult:
         "train_seconds": train_seconds,
         **timer.summary(),
         "collapse": None if module.collapse is None else module.collapse.as_dict(),
+        "catastrophic_overfitting": (
+            None if guard is None or guard.found is None else guard.found.as_dict()
+        ),
     }
     if trainer.is_global_zero:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
