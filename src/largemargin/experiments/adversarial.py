@@ -222,7 +222,7 @@ class _Measurements:
         self.margins[label] = found
 
 
-def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]:
+def attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]:
     """One row per model, seed, attack and eps (attack "worst case": the per-example worst case
     over the suite; eps 0: clean accuracy)."""
     rows = []
@@ -244,7 +244,7 @@ def _attack_rows(reports: dict[tuple[str, int], RobustnessReport]) -> list[dict]
     return rows
 
 
-def _accuracies(rows: list[dict]) -> dict[tuple[str, str, float], list[float]]:
+def accuracies_by_attack(rows: list[dict]) -> dict[tuple[str, str, float], list[float]]:
     """The accuracies of ``rows`` (one per seed) by model, attack and eps."""
     found: dict[tuple[str, str, float], list[float]] = {}
     for r in rows:
@@ -252,7 +252,7 @@ def _accuracies(rows: list[dict]) -> dict[tuple[str, str, float], list[float]]:
     return found
 
 
-def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> str:
+def masking_verdict(reports: dict[tuple[str, int], RobustnessReport], model: str) -> str:
     """ "no" or "suspected: <failed checks> (seeds ...)" for a model over its seeds."""
     failed: dict[str, list[int]] = {}
     for (label, seed), report in reports.items():
@@ -269,7 +269,7 @@ def _masking(reports: dict[tuple[str, int], RobustnessReport], model: str) -> st
 
 def _headline_table(m: _Measurements, rows: list[dict]) -> str:
     g = m.grid
-    accuracy = _accuracies(rows + m.autoattack_rows)
+    accuracy = accuracies_by_attack(rows + m.autoattack_rows)
     header = (
         ["model", "clean"]
         + [f"worst case {eps:g}" for eps in g.epsilons]
@@ -287,19 +287,18 @@ def _headline_table(m: _Measurements, rows: list[dict]) -> str:
         ]
         linf = agreement.get((model, "l-inf"))
         cells.append(f"{linf['median_true']:.3f}" if linf else "")
-        cells.append(_masking(m.reports, model))
+        cells.append(masking_verdict(m.reports, model))
         table.append(cells)
     return markdown_table(header, table)
 
 
 def _attack_table(rows: list[dict], models: list[str], eps: float) -> str:
     attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "clean"))
-    accuracy = _accuracies(rows)
+    accuracy = accuracies_by_attack(rows)
     return markdown_table(
         ["model", *attacks],
         [
-            [model]
-            + [format_spread(accuracy.get((model, a, eps), []), 100, 1) for a in attacks]
+            [model] + [format_spread(accuracy.get((model, a, eps), []), 100, 1) for a in attacks]
             for model in models
         ],
     )
@@ -357,7 +356,7 @@ def run(grid: AdversarialGrid, data_dir: str | None, folder: Path) -> str:
     measure = _Measurements(grid, x, y, folder)
     outcomes = run_grid(todo, on_trained=measure)
     write_outcomes_csv(outcomes, folder / "results.csv")
-    rows = _attack_rows(measure.reports)
+    rows = attack_rows(measure.reports)
     write_csv(rows + measure.autoattack_rows, folder / "attacks.csv")
     checks = [
         {"model": model, "seed": seed, **check}

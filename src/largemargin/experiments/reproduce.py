@@ -9,6 +9,8 @@ too, with the command and the machine), ``results.csv`` (one line per training r
 - ``small-data``: MNIST training subsets from 0.13% to 100% (``small_data``);
 - ``adversarial``: accuracy under FGSM, iterative FGSM and PGD, and the first-order vs true
   margin agreement (``adversarial``);
+- ``robust-training``: the margin loss beside FGSM, PGD and TRADES adversarial training at
+  equal training wall-clock (``robust_training``);
 - ``toy``: decision boundaries of cross-entropy and margin models on 2-D data
   (``toy_boundaries``);
 - ``cifar10``, ``imagenet``: the large-scale recipes, GPU jobs; ``--quick`` smoke-tests them
@@ -30,7 +32,14 @@ from pathlib import Path
 
 import torch
 
-from largemargin.experiments import adversarial, noisy_labels, recipes, small_data, toy_boundaries
+from largemargin.experiments import (
+    adversarial,
+    noisy_labels,
+    recipes,
+    robust_training,
+    small_data,
+    toy_boundaries,
+)
 from largemargin.experiments.progress import format_duration
 from largemargin.files import write_atomic
 
@@ -38,6 +47,7 @@ GRIDS = {
     "noisy-labels": (noisy_labels, "Robustness to noisy labels"),
     "small-data": (small_data, "Generalisation from small training sets"),
     "adversarial": (adversarial, "Robustness to adversarial perturbations"),
+    "robust-training": (robust_training, "Robust training: the margin beside adversarial training"),
     "toy": (toy_boundaries, "Decision boundaries on a 2-D problem"),
 }
 RECIPES = {"cifar10": "CIFAR-10 recipe", "imagenet": "ImageNet recipe"}
