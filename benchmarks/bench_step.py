@@ -36,6 +36,8 @@ from largemargin.core.fast_kernels import FastConvInputGrad
 from largemargin.models import build_model, default_margin_layers
 from largemargin.report import markdown_table
 from largemargin.training import RECIPE_MARGIN
+from largemargin.training.adversarial import Adversary, trades_divergence
+from largemargin.training.config import AdversarialConfig
 
 LAYERS = list(default_margin_layers("mnist_reference"))  # input, block1, block2
 
@@ -120,11 +122,39 @@ def floor_loss(names: list[str], second_order: bool) -> Callable:
     return step_loss
 
 
+def adversarial_loss(step_loss: Callable, attack: AdversarialConfig) -> Callable:
+    """``step_loss`` at the adversarial batch of ``attack`` (ascending the cross-entropy, in
+    pixel units: the benchmark's inputs are pixels), as ``training.adversarial`` trains."""
+    adversary = Adversary(attack, None, None)
+
+    def step(model, x, y):
+        return step_loss(model, adversary(model, x, y, None), y)
+
+    return step
+
+
+def trades_loss(beta: float = 6.0, steps: int = 5) -> Callable:
+    """TRADES: cross-entropy at x plus beta times the KL to its ``steps``-step adversary."""
+    adversary = Adversary(AdversarialConfig(attack="pgd", eps=0.1, steps=steps), None, None)
+
+    def step(model, x, y):
+        x_adv = adversary.trades(model, x)
+        clean = model(x)
+        return F.cross_entropy(clean, y) + beta * trades_divergence(clean, model(x_adv)).mean()
+
+    return step
+
+
 def make_variants(names: list[str] = LAYERS) -> dict[str, Variant]:
-    """Every timed step, by name; ``names``: the margin layers."""
+    """Every timed step, by name; ``names``: the margin layers. The adversarial-training rows
+    (eps 0.1, l-inf) are cross-entropy's unless they name the margin (second-order, as the
+    mnist-robust preset); they have no target, only their measured cost."""
 
     def cross_entropy(model, x, y):
         return F.cross_entropy(model(x), y)
+
+    fgsm = AdversarialConfig(attack="fgsm", eps=0.1)
+    pgd7 = AdversarialConfig(attack="pgd", eps=0.1, steps=7)
 
     return {
         "cross-entropy": Variant(cross_entropy),
@@ -141,6 +171,10 @@ def make_variants(names: list[str] = LAYERS) -> dict[str, Variant]:
         "reference algorithm, first-order": Variant(reference_loss(names, False)),
         "reference algorithm, second-order": Variant(reference_loss(names, True)),
         "reference algorithm, first-order, top_k=5": Variant(reference_loss(names, False, 5)),
+        "FGSM-RS adversarial training": Variant(adversarial_loss(cross_entropy, fgsm)),
+        "PGD-7 adversarial training": Variant(adversarial_loss(cross_entropy, pgd7)),
+        "TRADES, 5 steps": Variant(trades_loss()),
+        "margin, second-order + FGSM-RS": Variant(adversarial_loss(margin_loss(names, True), fgsm)),
     }
 
 

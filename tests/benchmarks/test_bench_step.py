@@ -34,3 +34,18 @@ def test_every_target_of_the_issue_is_in_the_table():
     assert bench_step.met(1.35, 1.35) == "met"
     assert bench_step.met(1.36, 1.35) == "not met"
     assert bench_step.met(1.29, 1.3, higher_is_better=True) == "not met"
+
+
+def test_adversarial_training_rows_take_one_step_and_move_the_weights():
+    variants = bench_step.make_variants()
+    for name in [
+        "FGSM-RS adversarial training",
+        "PGD-7 adversarial training",
+        "TRADES, 5 steps",
+        "margin, second-order + FGSM-RS",
+    ]:
+        model, opt, x, y = bench_step.setup(8, "cpu")
+        before = [p.detach().clone() for p in model.parameters()]
+        bench_step.step(variants[name].loss, model, opt, x, y)
+        assert any(not p.equal(b) for p, b in zip(model.parameters(), before, strict=True)), name
+        assert variants[name].target is None
