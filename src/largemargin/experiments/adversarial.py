@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader
@@ -41,6 +42,9 @@ from largemargin.experiments.grid import (
 )
 from largemargin.files import write_csv
 from largemargin.report import format_spread, markdown_table, plot_accuracy_vs_eps, slug
+
+if TYPE_CHECKING:  # robust_training imports this module
+    from largemargin.experiments.robust_training import RobustTrainingGrid
 
 #: model label -> (loss label of ``grid.LOSSES``, margin layers). All margins are l-inf.
 MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -123,6 +127,34 @@ QUICK = AdversarialGrid(
 )
 
 
+def suite_report(
+    grid: AdversarialGrid | RobustTrainingGrid,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    reference: torch.nn.Module | None,
+    seed: int,
+) -> RobustnessReport:
+    """The robustness suite (``SUITE``, l-inf, plus transfer from ``reference`` when given) on
+    the first ``grid.attack_examples`` of ``x``, ``y`` at ``grid.epsilons``, with the grid's
+    PGD ``steps`` and ``restarts`` and Square's ``square_queries``; random draws from ``seed``.
+    ``grid``: any grid with those fields (this one's, ``robust_training``'s)."""
+    n = grid.attack_examples
+    return evaluate_robustness(
+        model,
+        x[:n],
+        y[:n],
+        grid.epsilons,
+        norm="inf",
+        attacks=SUITE,
+        reference_model=reference,
+        steps=grid.steps,
+        restarts=grid.restarts,
+        square_queries=grid.square_queries,
+        seed=seed,
+    )
+
+
 def _check(grid: AdversarialGrid) -> None:
     for label in [*grid.models, *grid.autoattack_models]:
         if label not in MODELS:
@@ -170,20 +202,9 @@ class _Measurements:
 
     def __call__(self, cell: Cell, model: torch.nn.Module) -> None:
         g = self.grid
-        x, y = self.x[: g.attack_examples], self.y[: g.attack_examples]
         reference = None if cell.loss == BASELINE else self.baselines[cell.seed]
-        self.reports[cell.loss, cell.seed] = evaluate_robustness(
-            model,
-            x,
-            y,
-            g.epsilons,
-            norm="inf",
-            attacks=SUITE,
-            reference_model=reference,
-            steps=g.steps,
-            restarts=g.restarts,
-            square_queries=g.square_queries,
-            seed=cell.seed,
+        self.reports[cell.loss, cell.seed] = suite_report(
+            g, model, self.x, self.y, reference, cell.seed
         )
         if cell.loss == BASELINE:
             self.baselines[cell.seed] = model

@@ -31,14 +31,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from largemargin.attacks import RobustnessReport, accuracy_under_attack, evaluate_robustness
+from largemargin.attacks import RobustnessReport, accuracy_under_attack
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.adversarial import (
     HAS_AUTOATTACK,
-    SUITE,
     accuracies_by_attack,
     attack_rows,
     masking_verdict,
+    suite_report,
 )
 from largemargin.experiments.grid import (
     BASELINE,
@@ -230,20 +230,9 @@ class _Measurements:
     def __call__(self, cell: Cell, model: torch.nn.Module) -> None:
         g = self.grid
         budget = cell.setting
-        x, y = self.x[: g.attack_examples], self.y[: g.attack_examples]
         reference = None if cell.loss == BASELINE else self.baselines[budget, cell.seed]
-        self.reports[budget, cell.loss, cell.seed] = evaluate_robustness(
-            model,
-            x,
-            y,
-            g.epsilons,
-            norm="inf",
-            attacks=SUITE,
-            reference_model=reference,
-            steps=g.steps,
-            restarts=g.restarts,
-            square_queries=g.square_queries,
-            seed=cell.seed,
+        self.reports[budget, cell.loss, cell.seed] = suite_report(
+            g, model, self.x, self.y, reference, cell.seed
         )
         if cell.loss == BASELINE:
             self.baselines[budget, cell.seed] = model
@@ -305,8 +294,7 @@ def _autoattack(m: _Measurements, rows: list[dict]) -> tuple[list[dict], dict[st
 def _headline(
     grid: RobustTrainingGrid, outcomes: list[Outcome], rows: list[dict], m: _Measurements
 ) -> str:
-    accuracy = accuracies_by_attack([r for r in rows if r["attack"] != "autoattack"])
-    auto = accuracies_by_attack([r for r in rows if r["attack"] == "autoattack"])
+    accuracy = accuracies_by_attack(rows)  # keyed by (budget and method, attack, eps)
     header = (
         ["budget (s)", "method", "steps", "training s", "clean (10000)"]
         + [f"worst case {eps:g}" for eps in grid.epsilons]
@@ -321,9 +309,6 @@ def _headline(
             steps = sorted({o.cell.config.trainer.max_steps for o in runs})
             seconds = mean_sd([o.train_seconds for o in runs])[0]
             key = f"{budget:g}s {label}"
-            by_budget = {
-                k[1:]: v for k, v in {**accuracy, **auto}.items() if k[0] == key
-            }  # (attack, eps) -> accuracies
             cells = [
                 f"{budget:g}",
                 label,
@@ -332,11 +317,11 @@ def _headline(
                 format_spread([o.test_accuracy for o in runs], 100, 1),
             ]
             cells += [
-                format_spread(by_budget.get(("worst case", eps), []), 100, 1)
+                format_spread(accuracy.get((key, "worst case", eps), []), 100, 1)
                 for eps in grid.epsilons
             ]
             cells += [
-                format_spread(by_budget.get(("autoattack", eps), []), 100, 1, missing="not run")
+                format_spread(accuracy.get((key, "autoattack", eps), []), 100, 1, missing="not run")
                 for eps in grid.epsilons
             ]
             reports = {(k, s): r for (b, k, s), r in m.reports.items() if b == budget}
