@@ -6,6 +6,7 @@ Read from the source with ``ast``, so a lazy import inside a function counts too
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,11 +17,12 @@ import largemargin
 ROOT = Path(largemargin.__file__).parent
 
 BASE = {"errors", "files", "torch_utils", "report"}
-CORE = {"core", "__init__"}  # the package's top level re-exports the core only
+CORE = {"core", "__init__"}  # the top level: the core's names (load_checkpoint: training only)
 #: subpackage or top-level module -> the largemargin parts it may import besides itself.
 ALLOWED: dict[str, set[str]] = {
     "core": set(),  # torch only
-    "__init__": {"core"},
+    # the core, and lazily (on first use, test below) training's load_checkpoint
+    "__init__": {"core", "training"},
     "errors": set(),
     "files": set(),
     "torch_utils": set(),
@@ -86,3 +88,25 @@ def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     (fake / "core" / "bad.py").write_text("def f():\n    from largemargin.training import run\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake)
     assert _imported_parts(fake / "core" / "bad.py") == {"training"}
+
+
+def test_importing_the_package_loads_neither_torch_nor_any_layer_above_the_core():
+    """The top level's names load on first use: ``load_checkpoint`` from training must not make
+    the package itself depend on training (nor ``--version`` wait for torch)."""
+    code = (
+        "import sys, largemargin; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('largemargin.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_top_level_names_resolve_to_their_homes():
+    from largemargin.core import large_margin_loss
+    from largemargin.training.checkpoint_eval import load_checkpoint
+
+    assert largemargin.large_margin_loss is large_margin_loss
+    assert largemargin.load_checkpoint is load_checkpoint
+    assert set(largemargin.__all__) <= set(dir(largemargin))
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        _ = largemargin.nonsense

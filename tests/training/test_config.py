@@ -31,6 +31,31 @@ def test_unknown_keys_are_named(values, fragment):
 
 
 @pytest.mark.parametrize(
+    ("values", "start"),
+    [
+        ({"loss": {"margin": {"alpha": 0}}}, "loss.margin.alpha must be a finite number > 0"),
+        ({"loss": {"margin": {"gamma": [1.0, -1.0]}}}, "loss.margin.gamma[1] must be"),
+        ({"loss": {"margin": {"second_order": 1}}}, "loss.margin.second_order must be a bool"),
+        ({"data": {"label_noise": 2}}, "data.label_noise=2: expected a fraction"),
+    ],
+)
+def test_a_bad_value_inside_a_section_names_its_full_key(values, start):
+    with pytest.raises((ValueError, TypeError)) as info:
+        from_dict(values)
+    assert str(info.value).startswith(start)
+
+
+def test_sections_maps_every_nested_dataclass_to_its_key():
+    from largemargin.core import MarginOptions
+    from largemargin.data import DataConfig
+    from largemargin.training.config import AdversarialConfig, sections
+
+    found = sections()
+    assert found[MarginOptions] == "loss.margin" and found[DataConfig] == "data"
+    assert found[AdversarialConfig] == "adversarial" and found[TrainerConfig] == "trainer"
+
+
+@pytest.mark.parametrize(
     ("cfg", "fragment"),
     [
         (RunConfig(loss=LossConfig(kind="focal")), "loss.kind='focal'"),

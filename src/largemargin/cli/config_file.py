@@ -1,5 +1,5 @@
 """The ``--config`` option of ``largemargin train``: jsonargparse's, plus one clear error for a
-file written before the loss options moved under ``loss.margin``."""
+file or a flag written before the loss options moved under ``loss.margin``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import ActionConfigFile
 
+from largemargin.core.options import OPTION_NAMES
 from largemargin.training.config import check_layout
 
 
@@ -30,3 +31,16 @@ class RunConfigFile(ActionConfigFile):
                 except ValueError as error:
                     raise argparse.ArgumentError(self, f"{values}: {error}") from error
         super().__call__(parser, cfg, values, option_string)
+
+
+def check_flag_layout(argv: list[str]) -> None:
+    """Raise ValueError naming the new flag of a loss option given directly under ``--loss``
+    (``--loss.gamma 100`` or ``--loss.gamma=100``: now ``--loss.margin.gamma``), instead of
+    jsonargparse's "unrecognized arguments"."""
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        if key.startswith("--loss.") and key.removeprefix("--loss.") in OPTION_NAMES:
+            name = key.removeprefix("--loss.")
+            raise ValueError(
+                f"{key}: the loss options moved under loss.margin; write --loss.margin.{name}"
+            )

@@ -19,12 +19,15 @@ from typing import NamedTuple
 from jsonargparse import ActionYesNo, ArgumentParser, Namespace
 
 from largemargin import __version__
-from largemargin.cli.config_file import RunConfigFile
-from largemargin.data import DataConfig, DataNotFoundError
-from largemargin.training.config import RunConfig
+
+# The subcommands import what they need (torch, Lightning) when they are built or run, so that
+# `largemargin --version` and `largemargin --help` answer without loading them.
 
 
 def _train_parser() -> ArgumentParser:
+    from largemargin.cli.config_file import RunConfigFile
+    from largemargin.training.config import RunConfig
+
     parser = ArgumentParser(
         description="Train a classifier (large margin, cross-entropy or hinge loss). Settings come "
         "from --config YAML files and flags, later ones overriding earlier ones; with none, the "
@@ -86,6 +89,8 @@ def _add_data_flags(parser: ArgumentParser, aliases: bool = False) -> None:
 def _data_choice(sub: Namespace) -> dict:
     """``data`` and ``data_dir`` for ``checkpoint_eval.evaluation_data`` from the data flags,
     which are removed from ``sub``."""
+    from largemargin.data import DataConfig
+
     flags = sub.pop("data")
     if flags.name is None:
         return {"data": None, "data_dir": flags.data_dir}
@@ -178,6 +183,7 @@ def _reproduce_parser() -> ArgumentParser:
 
 def _train(sub: Namespace) -> None:
     from largemargin.training import train
+    from largemargin.training.config import RunConfig
 
     sub.pop("config", None)
     result = train(RunConfig(**vars(sub)))
@@ -268,13 +274,60 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _section_instantiators() -> list:
+    """jsonargparse instantiators that build each run-config section (``--loss.margin.*``,
+    ``--data.*``, ...) so that its errors name the full key, as from a YAML file."""
+    from largemargin.training.config import build_section, sections
+
+    def build(where: str):
+        return lambda cls, *args, **kwargs: build_section(cls, where, kwargs)
+
+    return [(build(where), cls, False) for cls, where in sections().items()]
+
+
+def top_level_help() -> str:
+    """``largemargin --help``: the subcommands and their one-line help, written without building
+    their parsers (which import torch and Lightning)."""
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = [
+        f"usage: largemargin [-h] [--version] {{{','.join(SUBCOMMANDS)}}} ...",
+        "",
+        __doc__.splitlines()[0],
+        "",
+        "options:",
+        "  -h, --help  show this help message and exit",
+        "  --version   print the program's version number and exit",
+        "",
+        "subcommands (`largemargin <subcommand> --help` lists its settings):",
+        *(f"  {name:<{width}}  {command.help}" for name, command in SUBCOMMANDS.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; 0 on success, 2 with one line on stderr for a bad setting
-    or absent data (a ValueError or DataNotFoundError: every check raises one of them)."""
+    or absent data (a ValueError or DataNotFoundError: every check raises one of them).
+    ``--version`` and ``--help`` alone answer before any subcommand's parser is built."""
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    if args_in == ["--version"]:
+        print(f"largemargin {__version__}")
+        return 0
+    if args_in in (["-h"], ["--help"]):
+        print(top_level_help(), end="")
+        return 0
+    from largemargin.cli.config_file import check_flag_layout
+    from largemargin.data import DataNotFoundError
+
+    if args_in[:1] == ["train"]:
+        try:
+            check_flag_layout(args_in[1:])
+        except ValueError as error:
+            print(f"largemargin train: error: {error}", file=sys.stderr)
+            return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     try:
-        settings = parser.instantiate(args)[args.command]
+        settings = parser.instantiate(args, instantiators=_section_instantiators())[args.command]
         SUBCOMMANDS[args.command].run(settings)
     except (ValueError, DataNotFoundError) as error:
         print(f"largemargin {args.command}: error: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -480,4 +481,46 @@ def _build(cls: type, values: dict, where: str, base: object = None):
             default = None if factory is dataclasses.MISSING else factory()
             value = _build(hints[key], value, section, default)
         kwargs[key] = value
-    return cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)
+    if base is None:
+        return build_section(cls, where, kwargs)
+    try:
+        return dataclasses.replace(base, **kwargs)
+    except (ValueError, TypeError) as error:
+        raise keyed(error, where, cls) from error
+
+
+def keyed(error: ValueError | TypeError, where: str, cls: type) -> ValueError | TypeError:
+    """``error`` of building the dataclass ``cls`` at the config key ``where`` (``loss.margin``),
+    its message led by the full key: a message that starts with one of ``cls``'s field names
+    (``alpha must be ...``, ``label_noise=2.0: ...``) gets ``where.`` in front; any other
+    message, or an empty ``where``, is kept as it is."""
+    message = str(error)
+    names = {f.name for f in dataclasses.fields(cls)}
+    head = re.match(r"[A-Za-z_]\w*", message)
+    if not where or head is None or head.group() not in names:
+        return error
+    return type(error)(f"{where}.{message}")
+
+
+def build_section(cls: type, where: str, kwargs: dict):
+    """``cls(**kwargs)``, whose errors name their full key (``keyed``): the one way a section of
+    a run config is built, from YAML (``from_dict``) and from flags (``SECTION_INSTANTIATORS``)."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        raise keyed(error, where, cls) from error
+
+
+def sections(cls: type | None = None, where: str = "") -> dict[type, str]:
+    """Each dataclass section of a run config (``RunConfig`` by default) and its full key:
+    ``{DataConfig: "data", MarginOptions: "loss.margin", ...}`` (each type appears once)."""
+    cls = RunConfig if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    found: dict[type, str] = {}
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            key = f"{where}.{f.name}" if where else f.name
+            found[kind] = key
+            found.update(sections(kind, key))
+    return found
