@@ -10,11 +10,16 @@ from largemargin.experiments.demo import DemoConfig, run_demo
 
 
 @pytest.mark.slow
-def test_demo_trains_both_models_per_seed_and_writes_its_results(tmp_path, capsys):
+def test_demo_trains_both_models_per_seed_and_writes_its_results(tmp_path, capfd):
     cfg = DemoConfig(run_dir=str(tmp_path), train_size=100, epochs=1, batch_size=50, seeds=[0, 1])
     results = run_demo(cfg)
     assert set(results) == {"cross_entropy", "large_margin"}
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
+    # only the demo's own lines: a header, one per run, the table and where the files are
+    for banner in ("GPU available", "TPU available", "`Trainer.fit` stopped", "LOCAL_RANK"):
+        assert banner not in out and banner not in err
+    assert out.startswith("largemargin demo: cross-entropy vs the large margin loss")
+    assert out.splitlines()[0].endswith("seeds [0, 1]: 4 runs")
     assert "| cross entropy |" in out and "| large margin |" in out and "margins.png" in out
     assert "[1/4] elapsed " in out and "left | cross_entropy-seed0 trained" in out
     assert ", done | large_margin-seed1 trained" in out

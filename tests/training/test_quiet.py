@@ -12,6 +12,7 @@ from largemargin.training.quiet import (
     RUN_SUMMARY_INFO,
     lightning_info_dropped,
     lightning_noise_filtered,
+    run_summaries,
 )
 
 
@@ -41,6 +42,17 @@ def test_run_summaries_are_dropped_inside_the_block_only(seen):
         log.info("Restoring states from the checkpoint")
     log.info("GPU available: True, used: True")
     assert messages == ["Restoring states from the checkpoint", "GPU available: True, used: True"]
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_run_summaries_go_unless_verbose(seen, verbose):
+    log, messages = seen
+    with run_summaries(verbose):
+        log.info("GPU available: False, used: False")
+        log.info("`Trainer.fit` stopped: `max_epochs=1` reached.")
+        log.info("Restoring states from the checkpoint")
+    kept = ["GPU available: False, used: False", "`Trainer.fit` stopped: `max_epochs=1` reached."]
+    assert messages == [*(kept if verbose else []), "Restoring states from the checkpoint"]
 
 
 def test_nothing_is_dropped_with_no_starts(seen):

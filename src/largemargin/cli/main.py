@@ -178,6 +178,12 @@ def _reproduce_parser() -> ArgumentParser:
     parser.add_argument(
         "--seeds", type=list[int] | None, default=None, help="replace the grid's seeds"
     )
+    parser.add_argument(
+        "--verbose",
+        action=ActionYesNo,
+        default=False,
+        help="also print Lightning's per-run messages (devices, why fitting stopped)",
+    )
     return parser
 
 

@@ -30,6 +30,7 @@ from largemargin.experiments.progress import RunProgress
 from largemargin.files import write_atomic
 from largemargin.report import format_spread, markdown_table
 from largemargin.training.config import LossConfig
+from largemargin.training.quiet import run_summaries
 from largemargin.training.run import train
 
 
@@ -45,6 +46,7 @@ class DemoConfig:
         lr: the peak learning rate (Adam, one-cycle schedule).
         seeds: one pair of runs (cross-entropy, large margin) per seed: initialisation,
             subset and batch order.
+        verbose: also print Lightning's per-run messages (devices, why fitting stopped).
     """
 
     run_dir: str = "runs/demo"
@@ -53,6 +55,7 @@ class DemoConfig:
     batch_size: int = 64
     lr: float = 2e-3
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    verbose: bool = False
 
 
 def _check(cfg: DemoConfig) -> None:
@@ -80,6 +83,17 @@ def run_demo(cfg: DemoConfig) -> dict:
     """Train both models for every seed, print the comparison table, write the results; return
     them: per loss, the per-seed test accuracies, median margins and training times."""
     _check(cfg)
+    print(
+        f"largemargin demo: cross-entropy vs the large margin loss, the paper's MNIST network, "
+        f"{cfg.train_size} bundled MNIST training images, {cfg.epochs} epochs, seeds "
+        f"{cfg.seeds}: {2 * len(cfg.seeds)} runs",
+        flush=True,
+    )
+    with run_summaries(cfg.verbose):
+        return _run(cfg)
+
+
+def _run(cfg: DemoConfig) -> dict:
     folder = Path(cfg.run_dir) / time.strftime("%Y%m%d-%H%M%S")
     test = build_datasets(DataConfig(name="mnist-subset")).test
     results: dict[str, dict] = {}
@@ -104,7 +118,6 @@ def run_demo(cfg: DemoConfig) -> dict:
                     run_dir=folder,
                     name=f"{kind}-seed{seed}",
                     train_subset=cfg.train_size,
-                    eval_margins=True,
                 )
             )
             print(f"{progress.finished()} | {run.folder.name} trained", flush=True)

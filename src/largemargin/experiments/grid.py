@@ -41,7 +41,6 @@ from largemargin.training.config import (
     recipe,
     to_dict,
 )
-from largemargin.training.quiet import RUN_SUMMARY_INFO, lightning_info_dropped
 from largemargin.training.run import train
 
 MNIST_MARGIN_LAYERS = tuple(default_margin_layers("mnist_reference"))
@@ -214,11 +213,9 @@ def run_grid(
     next run starts (the adversarial experiment attacks it there)."""
     outcomes = []
     progress = RunProgress(len(cells))
-    for i, cell in enumerate(cells):
+    for cell in cells:
         start = time.perf_counter()
-        # Lightning's device summary once, not once per run
-        with lightning_info_dropped(RUN_SUMMARY_INFO if i else ()):
-            run = train(cell.config)
+        run = train(cell.config)
         accuracy = float(run.metrics["test"]["acc"])
         collapsed = run.metrics.get("collapse") is not None
         outcomes.append(

@@ -42,6 +42,7 @@ from largemargin.experiments import (
 )
 from largemargin.experiments.progress import format_duration
 from largemargin.files import write_atomic
+from largemargin.training.quiet import run_summaries
 
 GRIDS = {
     "noisy-labels": (noisy_labels, "Robustness to noisy labels"),
@@ -61,13 +62,15 @@ class ReproduceConfig:
     dataset's files (MNIST: the folder of its four .gz files; CIFAR-10: the python batches'
     folder, or an ImageFolder directory or .zip; ImageNet: an ImageFolder directory), None for
     the default data root (downloading MNIST and CIFAR-10 when absent); ``seeds``: replace the
-    grid's seeds."""
+    grid's seeds; ``verbose``: also print Lightning's per-run messages (devices, why fitting
+    stopped)."""
 
     name: str
     quick: bool = False
     out: str = "runs/reproduce"
     data_dir: str | None = None
     seeds: list[int] | None = None
+    verbose: bool = False
 
 
 def _machine() -> str:
@@ -104,6 +107,20 @@ def _check(cfg: ReproduceConfig) -> None:
         raise ValueError(f"seeds={cfg.seeds!r}: expected distinct seeds")
 
 
+def _run(cfg: ReproduceConfig, folder: Path) -> tuple[str, str]:
+    """Run the experiment into ``folder``; its title and the report's body."""
+    if cfg.name in GRIDS:
+        module, title = GRIDS[cfg.name]
+        grid = module.QUICK if cfg.quick else module.FULL
+        if cfg.seeds is not None:
+            grid = replace(grid, seeds=list(cfg.seeds))
+        return title, module.run(grid, cfg.data_dir, folder)
+    grid = recipes.recipe_grid(cfg.name, cfg.quick, cfg.data_dir)
+    if cfg.seeds is not None:
+        grid = replace(grid, seeds=list(cfg.seeds))
+    return RECIPES[cfg.name], recipes.run(grid, folder)
+
+
 def reproduce(cfg: ReproduceConfig) -> Path:
     """Run the experiment; print and write its report; return its folder."""
     _check(cfg)
@@ -113,18 +130,8 @@ def reproduce(cfg: ReproduceConfig) -> Path:
         / time.strftime("%Y%m%d-%H%M%S")
     )
     start = time.perf_counter()
-    if cfg.name in GRIDS:
-        module, title = GRIDS[cfg.name]
-        grid = module.QUICK if cfg.quick else module.FULL
-        if cfg.seeds is not None:
-            grid = replace(grid, seeds=list(cfg.seeds))
-        body = module.run(grid, cfg.data_dir, folder)
-    else:
-        title = RECIPES[cfg.name]
-        grid = recipes.recipe_grid(cfg.name, cfg.quick, cfg.data_dir)
-        if cfg.seeds is not None:
-            grid = replace(grid, seeds=list(cfg.seeds))
-        body = recipes.run(grid, folder)
+    with run_summaries(cfg.verbose):
+        title, body = _run(cfg, folder)
     seconds = time.perf_counter() - start
     wall = format_duration(seconds)
     report = (

@@ -6,6 +6,7 @@ text and its source, so every other message, warning or error still shows."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -58,3 +59,10 @@ def lightning_noise_filtered() -> Iterator[None]:
             module=r"lightning\.pytorch\.utilities\._pytree",
         )
         yield
+
+
+def run_summaries(verbose: bool) -> contextlib.AbstractContextManager[None]:
+    """The block of a command that trains several runs (``demo``, ``reproduce``): Lightning's
+    per-run summaries (``RUN_SUMMARY_INFO``) are dropped unless ``verbose``, so the terminal holds
+    the command's own lines (progress, table, files)."""
+    return lightning_info_dropped(() if verbose else RUN_SUMMARY_INFO)
