@@ -155,7 +155,7 @@ def test_yaml_config_then_flags(tmp_path, capsys, caplog):
     config.write_text(
         "data: {train_subset: 50, val_split: 50}\n"
         "optim: {name: sgd, lr: 0.01}\n"
-        "trainer: {epochs: 1, batch_size: 25, progress_bar: false}\n"
+        "trainer: {epochs: 1, batch_size: 25, progress_bar: false, margin_examples: null}\n"
     )
     caplog.set_level(logging.INFO)
     with warnings.catch_warnings(record=True) as caught:

@@ -69,6 +69,8 @@ def test_sections_maps_every_nested_dataclass_to_its_key():
             RunConfig(trainer=TrainerConfig(checkpoint_every_n_epochs=0)),
             "trainer.checkpoint_every_n_epochs=0",
         ),
+        (RunConfig(trainer=TrainerConfig(margin_examples=0)), "trainer.margin_examples=0"),
+        (RunConfig(trainer=TrainerConfig(margin_examples=True)), "trainer.margin_examples=True"),
         (RunConfig(seed=-1), "seed=-1"),
     ],
 )

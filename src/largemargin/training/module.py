@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -31,7 +32,8 @@ class MarginClassifier(L.LightningModule):
     ``training.objective``): ``train/margin/<layer>``, the training loss's own distances in
     the training score's units (with probability scores and a norm scale, not geometric);
     ``val/logit_margin/<layer>`` and ``test/logit_margin/<layer>``, the mean logit margin
-    (closest competitor, no norm scale): in that layer's units and the run's lp norm.
+    (closest competitor, no norm scale) over the first ``margin_examples`` examples of the split
+    (None: all; split among processes): in that layer's units and the run's lp norm.
 
     Watches for collapse (``largemargin.training.collapse``): at each training epoch's end it
     logs ``train/largest_class_share`` and ``train/mean_max_prob`` from the predictions of the
@@ -58,6 +60,7 @@ class MarginClassifier(L.LightningModule):
         *,
         log_margin_every_n_steps: int = 50,
         eval_margins: bool = True,
+        margin_examples: int | None = None,
         adversarial: AdversarialConfig | None = None,
         pixel_stats: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
@@ -69,6 +72,10 @@ class MarginClassifier(L.LightningModule):
         self.objective = Objective(loss, self.margin_layers, optim.loss_weight_decay())
         self.log_margin_every_n_steps = log_margin_every_n_steps
         self.eval_margins = eval_margins
+        self.margin_examples = margin_examples
+        # examples of this process's share of margin_examples left to measure this evaluation
+        # epoch (-1: no limit); reset at each epoch's start (``_start_margin_count``)
+        self._margins_left = -1 if margin_examples is None else margin_examples
         self.trades = loss.trades_beta > 0
         self.adversary = None
         if adversarial is not None and adversarial.attack is not None:
@@ -142,17 +149,36 @@ class MarginClassifier(L.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         loss.backward(*args, inputs=params, **kwargs)
 
+    def _start_margin_count(self) -> None:
+        """Each process measures the logit margins on its first ``margin_examples`` /
+        world size evaluation examples (all with None)."""
+        if self.margin_examples is None:
+            self._margins_left = -1  # no limit
+        else:
+            self._margins_left = math.ceil(self.margin_examples / self.trainer.world_size)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_margin_count()
+
+    def on_test_epoch_start(self) -> None:
+        self._start_margin_count()
+
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
+        n = len(y)
         margins: dict[str, torch.Tensor] = {}
-        if self.eval_margins:
+        measured = n if self._margins_left < 0 else min(n, self._margins_left)
+        if self.eval_margins and measured > 0:
+            self._margins_left -= 0 if self._margins_left < 0 else measured
             with torch.enable_grad():  # the first-order margin needs gradients, even in eval
-                logits, layers = lm.forward_with_layers(self.model, x, self.margin_layers)
-                margins = self.objective.mean_logit_margins(logits, y, layers)
+                head = x[:measured]
+                logits, layers = lm.forward_with_layers(self.model, head, self.margin_layers)
+                margins = self.objective.mean_logit_margins(logits, y[:measured], layers)
+            if measured < n:  # the rest for accuracy only (eval mode: examples independent)
+                logits = torch.cat([logits.detach(), self.model(x[measured:])])
         else:
             logits = self.model(x)
         logits = logits.detach()
-        n = len(y)
         self.log(
             f"{stage}/acc",
             (logits.argmax(1) == y).float().mean(),
@@ -167,7 +193,7 @@ class MarginClassifier(L.LightningModule):
             sync_dist=True,
         )
         for name, value in margins.items():
-            self.log(f"{stage}/logit_margin/{name}", value, batch_size=n, sync_dist=True)
+            self.log(f"{stage}/logit_margin/{name}", value, batch_size=measured, sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

@@ -172,6 +172,7 @@ def _train(cfg: RunConfig) -> RunResult:
         list(layers),
         log_margin_every_n_steps=tr.log_margin_every_n_steps,
         eval_margins=tr.eval_margins,
+        margin_examples=tr.margin_examples,
         adversarial=cfg.adversarial,
         pixel_stats=None if bundle.mean is None else (bundle.mean, bundle.std),
     )
