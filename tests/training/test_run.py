@@ -81,7 +81,7 @@ def test_run_folder_holds_config_metrics_logs_and_checkpoint(tmp_path):
         "val/logit_margin/block2",
     ):
         assert column in header
-    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    assert [p.name for p in (folder / "checkpoints").iterdir()] == ["last.ckpt"]  # one file
     assert list((folder / "tensorboard").rglob("events.out.tfevents.*"))
 
 

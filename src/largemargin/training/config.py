@@ -235,9 +235,8 @@ class TrainerConfig:
             measurement within a fraction of a short run's training time; its error against
             all 10000 MNIST test images is in docs/benchmarks.md.
         check_val_every_n_epoch: validate every N epochs.
-        checkpoint_every_n_epochs: write last.ckpt (and the newest epoch's checkpoint) every N
-            epochs; pick a divisor of epochs so that the final epoch is saved (1 saves every
-            epoch).
+        checkpoint_every_n_epochs: write last.ckpt every N epochs; pick a divisor of epochs so
+            that the final epoch is saved (1 saves every epoch).
         progress_bar: show Lightning's progress bar.
         deterministic: use deterministic algorithms only (slower).
         tracker: also log to an experiment tracker, offline, under the run folder: "mlflow"

@@ -15,8 +15,8 @@ Run folder layout::
                                         included
     <run_dir>/<name>/tensorboard/version_N/       the same logs for TensorBoard
     <run_dir>/<name>/mlruns/ or wandb/  with ``trainer.tracker`` (``training.tracking``)
-    <run_dir>/<name>/checkpoints/last.ckpt   (and epoch=N-step=M.ckpt: both rewritten every
-                                        trainer.checkpoint_every_n_epochs epochs)
+    <run_dir>/<name>/checkpoints/last.ckpt   rewritten every
+                                        trainer.checkpoint_every_n_epochs epochs
 """
 
 from __future__ import annotations
@@ -213,12 +213,13 @@ def _train(cfg: RunConfig) -> RunResult:
         num_sanity_val_steps=0,
         logger=loggers,
         callbacks=[
-            ModelCheckpoint(
+            ModelCheckpoint(  # last.ckpt alone, overwritten: one file written per save
                 dirpath=folder / "checkpoints",
-                save_last=True,
+                filename="last",
                 save_top_k=1,
+                enable_version_counter=False,
                 every_n_epochs=tr.checkpoint_every_n_epochs,
-            ),  # the newest epoch, and last.ckpt
+            ),
             timer,
             LearningRateMonitor(logging_interval="step"),
             *([] if guard is None else [guard]),
