@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from largemargin.data.config import DataConfig, DatasetBundle
 from largemargin.data.datasets import ImageFileDataset, TensorImageDataset
+from largemargin.data.decoded import load_decoded
 from largemargin.data.image_folder import FileList, list_image_folder
 from largemargin.data.protocols import ProtocolResult, apply_protocols
-from largemargin.data.sources import RawSplits, load_cifar10, load_mnist_family, load_mnist_subset
+from largemargin.data.sources import (
+    CIFAR10_CLASSES,
+    RawSplits,
+    load_cifar10,
+    load_mnist_family,
+    load_mnist_subset,
+)
 from largemargin.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -23,8 +33,32 @@ def _load_raw(cfg: DataConfig) -> RawSplits:
     if cfg.name == "mnist-subset":
         return load_mnist_subset()
     if cfg.name == "cifar10":
+        if _is_image_folder(cfg.data_dir):
+            return _cifar10_from_images(Path(cfg.data_dir))
         return load_cifar10(cfg.data_dir, cfg.download)
     return load_mnist_family(cfg.name, cfg.data_dir, cfg.download)
+
+
+def _is_image_folder(data_dir: str | None) -> bool:
+    """Whether ``data_dir`` is a zip, or a directory with a ``train/`` folder: an ImageFolder
+    tree rather than CIFAR-10's python batches."""
+    if data_dir is None:
+        return False
+    path = Path(data_dir).expanduser()
+    return (path.is_file() and zipfile.is_zipfile(path)) or (path / "train").is_dir()
+
+
+def _cifar10_from_images(path: Path) -> RawSplits:
+    """CIFAR-10 from an ImageFolder tree or zip of its 32x32 images (``data.decoded``: decoded
+    once, cached); its class folders must be CIFAR-10's ten classes. The test images are taken
+    round-robin over the classes, as a folder's are."""
+    listing = list_image_folder(path)
+    if listing.classes != CIFAR10_CLASSES:
+        raise ValueError(
+            f"data_dir={str(path)!r}: its train/ classes {list(listing.classes)} are not "
+            f"CIFAR-10's {list(CIFAR10_CLASSES)}; use name='folder' for another dataset"
+        )
+    return load_decoded(replace(listing, test=_class_interleaved(listing.test)), 32)
 
 
 def _protocols(cfg: DataConfig, labels: torch.Tensor, num_classes: int) -> ProtocolResult:

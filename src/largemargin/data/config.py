@@ -1,7 +1,8 @@
 """What to load (``DataConfig``) and what comes back (``DatasetBundle``).
 
 Dataset names: ``"mnist-subset"`` (the packaged 5000/3000 MNIST subset, the offline default),
-``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` (in-memory tensors in [0, 1], never normalised)
+``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` (in-memory tensors in [0, 1], never normalised;
+from the python batches or from an ImageFolder tree or zip of its images, decoded once)
 and ``"folder"`` (an ImageFolder directory or .zip given as ``data_dir``, decoded per item).
 Option values are checked when the config is made: a bad one raises ValueError naming the
 argument, its value and what was expected. Nothing is coerced, except that a path-like
@@ -53,7 +54,9 @@ class DataConfig:
             "cifar10" or "folder" (an ImageFolder directory or .zip; its test and val images
             are taken round-robin over the classes, so any first N cover them evenly).
         data_dir: the data root for mnist / fashion-mnist / cifar10 (None: $LARGEMARGIN_DATA,
-            else ~/.cache/largemargin/data); the ImageFolder directory or .zip for "folder"
+            else ~/.cache/largemargin/data); for cifar10 also an ImageFolder directory or .zip
+            of its 32x32 images (train/<class>/, test/<class>/), decoded once into memory and
+            cached (``data.decoded``); the ImageFolder directory or .zip for "folder"
             (required); must be None for "mnist-subset".
         train_subset: None (all), a float fraction in (0, 1] or an int count (a multiple of the
             number of classes) of a class-balanced training subset, taken after the validation
