@@ -219,6 +219,7 @@ def _train(cfg: RunConfig) -> RunResult:
                 save_top_k=1,
                 enable_version_counter=False,
                 every_n_epochs=tr.checkpoint_every_n_epochs,
+                save_on_train_epoch_end=True,  # also when validation is rare or never runs
             ),
             timer,
             LearningRateMonitor(logging_interval="step"),
