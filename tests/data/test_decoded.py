@@ -126,3 +126,17 @@ def test_other_classes_or_sizes_are_refused(tmp_path):
         archive.writestr("train/cat/9999.png", _png(_pixels(5, size=40)))
     with pytest.raises(ValueError, match=r"train/cat/9999.png is 40x40 pixels; expected"):
         build_datasets(DataConfig("cifar10", data_dir=str(big)))
+
+
+def test_a_folder_marked_read_only_is_left_untouched_even_for_root(tmp_path, capfd):
+    data = tmp_path / "shared"
+    data.mkdir()
+    path = data / "cifar.zip"
+    write_cifar_zip(path, train_per_class=1, test_per_class=1)
+    data.chmod(0o555)
+    try:
+        build_datasets(DataConfig("cifar10", data_dir=str(path)))
+    finally:
+        data.chmod(0o755)
+    assert sorted(p.name for p in data.iterdir()) == ["cifar.zip"]
+    assert "/decoded/" in capfd.readouterr().err

@@ -3,7 +3,8 @@
 Decoding 60000 JPEGs takes about a minute on one core, and per item in every epoch it would
 cost more than training a small network on them. So the images are decoded once into uint8
 tensors (N, 3, S, S) and cached on disk: beside the data (``<zip>.decoded<S>.pt``, or
-``<dir>/.largemargin-decoded<S>.pt``) when that folder is writable, else in the per-user cache
+``<dir>/.largemargin-decoded<S>.pt``) when that folder is writable and not marked read-only,
+else in the per-user cache
 (``<cache>/decoded/<fingerprint>-<S>.pt``). The cache records a fingerprint of its source (the
 zip's SHA-256; for a directory, the SHA-256 of every image's path, size and modification time)
 and the SHA-256 of its own pixels: a cache whose source changed, or whose contents do not match
@@ -99,11 +100,22 @@ def _read_cache(path: Path, source_hash: str, size: int) -> dict | None:
     return cache
 
 
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` may be written: it exists or can be made, the process may write it,
+    and its mode grants write to someone (a folder marked read-only stays untouched even for
+    root, whom permission bits do not stop)."""
+    while not folder.exists():
+        folder = folder.parent
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def _write_cache(paths: list[Path], cache: dict) -> Path | None:
     """Write ``cache`` to the first of ``paths`` that can be written; None if none can."""
     buffer = io.BytesIO()
     torch.save(cache, buffer)
     for path in paths:
+        if not _writable(path.parent):
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return write_atomic(path, buffer.getvalue())
