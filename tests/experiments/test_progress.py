@@ -58,16 +58,19 @@ def test_total_must_be_a_count(total):
 
 
 def test_run_grid_prints_progress_per_finished_run(clock, monkeypatch, capsys):
-    def fake_train(config):  # a finished run's record, as training.run.train returns it
+    def fake_train(config):  # a finished run's record, as experiments.resume returns it
         clock.now += 10
         metrics = {"test": {"acc": 0.5}, "train_seconds": 9.0, "step_seconds": 0.1}
-        return SimpleNamespace(metrics=metrics, folder=Path(config.name), module=None)
+        return SimpleNamespace(
+            metrics=metrics, folder=Path(config.name), model=None, trained_now=config.seed != 1
+        )
 
-    monkeypatch.setattr(grid, "train", fake_train)
-    cells = [grid.Cell("cross-entropy", s, RunConfig(name=f"r{s}"), 0.0) for s in range(3)]
+    monkeypatch.setattr(grid, "train_or_reuse", fake_train)
+    cells = [grid.Cell("cross-entropy", s, RunConfig(name=f"r{s}", seed=s), 0.0) for s in range(3)]
     outcomes = grid.run_grid(cells)
     assert [o.test_accuracy for o in outcomes] == [0.5] * 3
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[1/3] elapsed 10 s, about 20 s left | ")
     assert lines[2].startswith("[3/3] elapsed 30 s, done | ")
-    assert lines[1].endswith("| r1: test accuracy 50.00% (10 s)")
+    assert lines[0].endswith("| r0: test accuracy 50.00% (10 s)")
+    assert lines[1].endswith("| r1: test accuracy 50.00% (10 s, trained before)")

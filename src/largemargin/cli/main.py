@@ -184,6 +184,13 @@ def _reproduce_parser() -> ArgumentParser:
         default=False,
         help="also print Lightning's per-run messages (devices, why fitting stopped)",
     )
+    parser.add_argument(
+        "--resume",
+        type=str | None,
+        default=None,
+        help="continue a stopped run of this experiment in its folder (with the same settings), "
+        "training only what is missing; 'last': the newest such folder under --out",
+    )
     return parser
 
 

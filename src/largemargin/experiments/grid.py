@@ -23,6 +23,7 @@ import yaml
 from largemargin.data import DataConfig
 from largemargin.errors import bad_value
 from largemargin.experiments.progress import RunProgress, format_duration
+from largemargin.experiments.resume import train_or_reuse
 from largemargin.files import write_atomic, write_csv
 from largemargin.models import default_margin_layers
 from largemargin.report import (
@@ -41,7 +42,6 @@ from largemargin.training.config import (
     recipe,
     to_dict,
 )
-from largemargin.training.run import train
 
 MNIST_MARGIN_LAYERS = tuple(default_margin_layers("mnist_reference"))
 """The paper's MNIST network's margin layers (the input and both conv blocks), as the reference
@@ -209,13 +209,16 @@ def run_grid(
 ) -> list[Outcome]:
     """Train every cell in order, printing one line per finished run (runs done / total, its
     accuracy and time, the time elapsed and an estimate of the time left); return the outcomes.
-    ``on_trained(cell, model)``, when given, sees each trained model (in eval mode) before the
-    next run starts (the adversarial experiment attacks it there)."""
+    A cell whose folder already holds its finished run is taken from there, and one stopped
+    after a checkpoint continues from it (``experiments.resume``), so a grid run again into its
+    own folder trains only what is missing. ``on_trained(cell, model)``, when given, sees each
+    trained model (in eval mode) before the next run starts (the adversarial experiment attacks
+    it there)."""
     outcomes = []
     progress = RunProgress(len(cells))
     for cell in cells:
         start = time.perf_counter()
-        run = train(cell.config)
+        run = train_or_reuse(cell.config)
         accuracy = float(run.metrics["test"]["acc"])
         collapsed = run.metrics.get("collapse") is not None
         outcomes.append(
@@ -229,11 +232,12 @@ def run_grid(
             )
         )
         if on_trained is not None:
-            on_trained(cell, run.module.model.eval())
+            on_trained(cell, run.model)
         took = format_duration(time.perf_counter() - start)
         print(
             f"{progress.finished()} | {cell.config.name}: test accuracy {accuracy:.2%}"
-            f"{' (collapsed)' if collapsed else ''} ({took})",
+            f"{' (collapsed)' if collapsed else ''} "
+            f"({took}{'' if run.trained_now else ', trained before'})",
             flush=True,
         )
     return outcomes

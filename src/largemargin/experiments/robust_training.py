@@ -49,6 +49,7 @@ from largemargin.experiments.grid import (
     run_grid,
     write_grid_record,
 )
+from largemargin.experiments.resume import train_or_reuse
 from largemargin.files import write_csv
 from largemargin.report import (
     format_spread,
@@ -58,7 +59,6 @@ from largemargin.report import (
     slug,
 )
 from largemargin.training.config import AdversarialConfig, LossConfig
-from largemargin.training.run import train
 
 #: the mnist-robust preset's loss: logit scores, second order, gamma 100, l-inf, margin alone.
 ROBUST_MARGIN = LOSSES["margin l-inf, logit, second-order, gamma 100"]
@@ -184,7 +184,7 @@ def step_costs(grid: RobustTrainingGrid, data_dir: str | None, run_dir: Path) ->
             name=name,
             max_steps=grid.calibration_steps,
         )
-        seconds = float(train(config).metrics["step_seconds"])
+        seconds = float(train_or_reuse(config).metrics["step_seconds"])
         if name == "warm-up":
             continue
         costs[label] = seconds
