@@ -117,6 +117,9 @@ def test_reproduce_small_data_end_to_end(tmp_path, monkeypatch, mnist_dir, capsy
         (["small-data", "--seeds", "[]"], "seeds=[]: expected None or a non-empty list"),
         (["small-data", "--seeds", "[1, 1]"], "seeds=[1, 1]: expected distinct seeds"),
         (["small-data", "--seeds", "[-1]"], "seeds=[-1]"),
+        (["small-data", "--grid", "{budget: 3}"], "grid.budget: not a setting of this grid"),
+        (["robust-training", "--grid", "{budgets: [-5]}"], "budgets: expected seconds > 0"),
+        (["small-data", "--resume", "last"], "resume='last': no earlier run of this experiment"),
     ],
 )
 def test_reproduce_rejects_bad_arguments_before_training(tmp_path, capsys, flags, fragment):
@@ -124,3 +127,18 @@ def test_reproduce_rejects_bad_arguments_before_training(tmp_path, capsys, flags
     err = capsys.readouterr().err
     assert err.startswith("largemargin reproduce: error:") and fragment in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reproduce_grid_changes_replace_the_named_settings_and_show_in_the_command():
+    from largemargin.experiments import robust_training
+    from largemargin.experiments.reproduce import ReproduceConfig, _changed, command
+
+    changed = _changed(robust_training.QUICK, {"budgets": [60.0], "autoattack_examples": 0})
+    assert changed.budgets == [60.0] and changed.autoattack_examples == 0
+    assert changed.seeds == robust_training.QUICK.seeds  # the rest as it was
+    assert _changed(robust_training.QUICK, None) is robust_training.QUICK
+    cfg = ReproduceConfig(name="robust-training", quick=True, grid={"budgets": [60.0]})
+    assert (
+        command(cfg)
+        == "largemargin reproduce robust-training --quick --grid '{\"budgets\": [60.0]}'"
+    )

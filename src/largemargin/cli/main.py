@@ -185,6 +185,13 @@ def _reproduce_parser() -> ArgumentParser:
         help="also print Lightning's per-run messages (devices, why fitting stopped)",
     )
     parser.add_argument(
+        "--grid",
+        type=dict | None,
+        default=None,
+        help="settings of the experiment's grid to change, by field name, e.g. "
+        "'{budgets: [60], autoattack_examples: 0}' (see its module's grid dataclass)",
+    )
+    parser.add_argument(
         "--resume",
         type=str | None,
         default=None,

@@ -28,10 +28,11 @@ cross-entropy step).
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -75,6 +76,7 @@ class ReproduceConfig:
     data_dir: str | None = None
     seeds: list[int] | None = None
     verbose: bool = False
+    grid: dict | None = None
     resume: str | None = None
 
 
@@ -95,9 +97,24 @@ def command(cfg: ReproduceConfig) -> str:
         parts.append(f"--data.data_dir {cfg.data_dir}")
     if cfg.seeds is not None:
         parts.append(f"--seeds '{cfg.seeds}'")
+    if cfg.grid:
+        parts.append(f"--grid '{json.dumps(cfg.grid)}'")
     if cfg.out != ReproduceConfig.out:
         parts.append(f"--out {cfg.out}")
     return " ".join(parts)
+
+
+def _changed(grid, changes: dict | None):
+    """``grid`` (a grid dataclass) with the fields ``changes`` names replaced."""
+    if not changes:
+        return grid
+    known = {f.name for f in fields(grid)}
+    for key in changes:
+        if key not in known:
+            raise ValueError(
+                f"grid.{key}: not a setting of this grid; expected one of {sorted(known)}"
+            )
+    return replace(grid, **changes)
 
 
 def _experiment_folder(cfg: ReproduceConfig) -> Path:
@@ -135,11 +152,11 @@ def _run(cfg: ReproduceConfig, folder: Path) -> tuple[str, str]:
     """Run the experiment into ``folder``; its title and the report's body."""
     if cfg.name in GRIDS:
         module, title = GRIDS[cfg.name]
-        grid = module.QUICK if cfg.quick else module.FULL
+        grid = _changed(module.QUICK if cfg.quick else module.FULL, cfg.grid)
         if cfg.seeds is not None:
             grid = replace(grid, seeds=list(cfg.seeds))
         return title, module.run(grid, cfg.data_dir, folder)
-    grid = recipes.recipe_grid(cfg.name, cfg.quick, cfg.data_dir)
+    grid = _changed(recipes.recipe_grid(cfg.name, cfg.quick, cfg.data_dir), cfg.grid)
     if cfg.seeds is not None:
         grid = replace(grid, seeds=list(cfg.seeds))
     return RECIPES[cfg.name], recipes.run(grid, folder)
