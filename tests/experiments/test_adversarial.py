@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from largemargin.experiments import adversarial
 
@@ -92,3 +94,26 @@ def test_adversarial_end_to_end(tmp_path, mnist_dir):
     for name in ("accuracy_vs_eps.png", "true_margins.png", "agreement-cross-entropy-l2.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert "Gradient-masking checks" in report and "First-order vs true input margin" in report
+
+
+def test_suite_reports_are_kept_in_the_run_folder_and_read_back_for_the_same_settings(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    x, y = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    grid = SimpleNamespace(
+        attack_examples=6, epsilons=[0.05, 0.2], steps=3, restarts=1, square_queries=10
+    )
+    record = tmp_path / "robustness.json"
+    first = adversarial.suite_report(grid, model, x, y, None, 0, record)
+    assert record.is_file()
+
+    class Untouchable(torch.nn.Module):
+        def forward(self, x):
+            raise AssertionError("attacked again although the report was kept")
+
+    assert adversarial.suite_report(grid, Untouchable(), x, y, None, 0, record) == first
+    # other settings (here: the seed of the random starts) attack again, and overwrite it
+    again = adversarial.suite_report(grid, model, x, y, None, 1, record)
+    assert again.n == first.n and record.is_file()
+    with pytest.raises(AssertionError, match="attacked again"):
+        adversarial.suite_report(grid, Untouchable(), x, y, None, 2, record)

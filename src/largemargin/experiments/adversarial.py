@@ -20,6 +20,7 @@ l2 and l-inf, on the first ``margin_examples`` test images.
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,8 +41,12 @@ from largemargin.experiments.grid import (
     write_grid_record,
     write_outcomes_csv,
 )
-from largemargin.files import write_csv
+from largemargin.experiments.resume import run_folder
+from largemargin.files import write_atomic, write_csv
 from largemargin.report import format_spread, markdown_table, plot_accuracy_vs_eps, slug
+
+RECORD = "robustness.json"
+"""The file in each run folder that keeps its robustness suite's report (``suite_report``)."""
 
 if TYPE_CHECKING:  # robust_training imports this module
     from largemargin.experiments.robust_training import RobustTrainingGrid
@@ -134,13 +139,33 @@ def suite_report(
     y: torch.Tensor,
     reference: torch.nn.Module | None,
     seed: int,
+    record: Path | None = None,
 ) -> RobustnessReport:
     """The robustness suite (``SUITE``, l-inf, plus transfer from ``reference`` when given) on
     the first ``grid.attack_examples`` of ``x``, ``y`` at ``grid.epsilons``, with the grid's
     PGD ``steps`` and ``restarts`` and Square's ``square_queries``; random draws from ``seed``.
-    ``grid``: any grid with those fields (this one's, ``robust_training``'s)."""
+    ``grid``: any grid with those fields (this one's, ``robust_training``'s).
+
+    ``record``: a JSON file that keeps the report with the settings that made it (the run
+    folder's ``robustness.json``): when it holds these settings, the report is read from it
+    instead of attacking again (a grid continued with ``--resume``; its run's model is the one
+    attacked before), else it is written after the attacks."""
     n = grid.attack_examples
-    return evaluate_robustness(
+    settings = {
+        "examples": min(n, len(x)),
+        "epsilons": list(grid.epsilons),
+        "attacks": list(SUITE),
+        "transfer": reference is not None,
+        "steps": grid.steps,
+        "restarts": grid.restarts,
+        "square_queries": grid.square_queries,
+        "seed": seed,
+    }
+    if record is not None and record.is_file():
+        kept = json.loads(record.read_text())
+        if kept.get("settings") == settings:
+            return RobustnessReport(**kept["report"])
+    report = evaluate_robustness(
         model,
         x[:n],
         y[:n],
@@ -153,6 +178,10 @@ def suite_report(
         square_queries=grid.square_queries,
         seed=seed,
     )
+    if record is not None:
+        kept = {"settings": settings, "report": asdict(report)}
+        write_atomic(record, json.dumps(kept, indent=2, allow_nan=True) + "\n")
+    return report
 
 
 def _check(grid: AdversarialGrid) -> None:
@@ -204,7 +233,7 @@ class _Measurements:
         g = self.grid
         reference = None if cell.loss == BASELINE else self.baselines[cell.seed]
         self.reports[cell.loss, cell.seed] = suite_report(
-            g, model, self.x, self.y, reference, cell.seed
+            g, model, self.x, self.y, reference, cell.seed, run_folder(cell.config) / RECORD
         )
         if cell.loss == BASELINE:
             self.baselines[cell.seed] = model

@@ -6,8 +6,10 @@ that was stopped trains only what is missing:
 
 - ``metrics.json`` present (a run writes it last, in one atomic step, so it exists only when
   the run finished): the run is taken as it is, its metrics read back and its model rebuilt
-  from ``checkpoints/last.ckpt`` (for the grid's ``on_trained``: the attacks of the
-  adversarial grids see the same weights as in the uninterrupted grid);
+  from ``checkpoints/last.ckpt`` (for the grid's ``on_trained``: the adversarial grids read
+  the robustness suite's report back from the folder's ``robustness.json``, and attack the
+  reloaded model, the same weights as in the uninterrupted grid, only for what they do not
+  keep there: AutoAttack and the margin measurements);
 - no metrics but ``checkpoints/last.ckpt`` (a run stopped after a checkpoint): it continues from
   that checkpoint, which the trainer does bit-identically;
 - neither (a run stopped before its first checkpoint, or a new folder): what the stopped run

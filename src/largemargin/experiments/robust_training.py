@@ -35,6 +35,7 @@ from largemargin.attacks import RobustnessReport, accuracy_under_attack
 from largemargin.data import DataConfig, build_datasets
 from largemargin.experiments.adversarial import (
     HAS_AUTOATTACK,
+    RECORD,
     accuracies_by_attack,
     attack_rows,
     masking_verdict,
@@ -49,7 +50,7 @@ from largemargin.experiments.grid import (
     run_grid,
     write_grid_record,
 )
-from largemargin.experiments.resume import train_or_reuse
+from largemargin.experiments.resume import run_folder, train_or_reuse
 from largemargin.files import write_csv
 from largemargin.report import (
     format_spread,
@@ -232,7 +233,7 @@ class _Measurements:
         budget = cell.setting
         reference = None if cell.loss == BASELINE else self.baselines[budget, cell.seed]
         self.reports[budget, cell.loss, cell.seed] = suite_report(
-            g, model, self.x, self.y, reference, cell.seed
+            g, model, self.x, self.y, reference, cell.seed, run_folder(cell.config) / RECORD
         )
         if cell.loss == BASELINE:
             self.baselines[budget, cell.seed] = model
