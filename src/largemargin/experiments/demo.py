@@ -12,10 +12,10 @@ Writes the run folders, ``results.json``, ``results.md`` and ``margins.png`` (ma
 seeds pooled) under ``run_dir``.
 
 The runs train ``workers`` at a time, each in a process of its own with an equal share of the
-torch threads: the paper's small MNIST network uses two cores poorly in one process (a step on
-two threads is far from twice as fast as on one), so two one-thread runs side by side finish
-the demo sooner. Each run's result depends on its seed alone, not on ``workers``, up to the
-floating-point order of a different thread count.
+torch threads: the paper's small MNIST network does not use two threads fully in one process,
+so two one-thread runs side by side finish the demo sooner (on this project's 2-core machine,
+174 s against 199 s one after another; docs/benchmarks.md). Each run's result depends on its
+seed alone, not on ``workers``, up to the floating-point order of a different thread count.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def run_demo(cfg: DemoConfig) -> dict:
 def _run(cfg: DemoConfig) -> dict:
     folder = Path(cfg.run_dir) / time.strftime("%Y%m%d-%H%M%S")
     kinds = ("cross_entropy", "large_margin")
-    # seed-major order: with two workers, each loss is always training on one of them
+    # seed-major order: the runs of both losses take turns on the workers
     jobs = [(kind, seed) for seed in cfg.seeds for kind in kinds]
     configs = {job: _run_config(cfg, *job, folder) for job in jobs}
     done: dict[tuple[str, int], dict] = {}

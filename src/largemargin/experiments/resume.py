@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -45,13 +46,23 @@ what the data and model turned out to be (which follow from the rest)."""
 
 @dataclass
 class FinishedRun:
-    """A run of a grid, trained now or earlier: its folder, its ``metrics.json`` content, its
-    trained model (eval mode) and whether it was trained now (False: taken from its folder)."""
+    """A run of a grid, trained now or earlier: its folder, its ``metrics.json`` content and
+    whether it was trained now (False: taken from its folder). ``model``: its trained model
+    (eval mode), rebuilt from ``checkpoints/last.ckpt`` on first use for a run taken from its
+    folder, so a caller that needs the metrics alone reads no checkpoint."""
 
     folder: Path
     metrics: dict
-    model: torch.nn.Module
     trained_now: bool
+    trained: torch.nn.Module | None = field(default=None, repr=False)
+
+    @cached_property
+    def model(self) -> torch.nn.Module:
+        if self.trained is not None:
+            return self.trained.eval()
+        # trusted: the checkpoint's config was checked to be the grid's own
+        model, _ = load_checkpoint(self.folder / "checkpoints" / "last.ckpt", trust_model_code=True)
+        return model.eval()
 
 
 def run_folder(config: RunConfig) -> Path:
@@ -86,11 +97,10 @@ def train_or_reuse(config: RunConfig) -> FinishedRun:
         _same_config(config, folder)
     if (folder / "metrics.json").is_file() and checkpoint.is_file():
         metrics = json.loads((folder / "metrics.json").read_text())
-        model, _ = load_checkpoint(checkpoint, trust_model_code=True)  # the grid's own config
-        return FinishedRun(folder, metrics, model.eval(), trained_now=False)
+        return FinishedRun(folder, metrics, trained_now=False)
     if checkpoint.is_file():
         config = replace(config, resume="last")
     elif folder.exists():
         shutil.rmtree(folder)  # a stopped run's files, with no checkpoint to continue from
     run = train(config)
-    return FinishedRun(run.folder, run.metrics, run.module.model.eval(), trained_now=True)
+    return FinishedRun(run.folder, run.metrics, trained_now=True, trained=run.module.model)
