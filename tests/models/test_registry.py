@@ -24,6 +24,8 @@ BUILTINS = [
     "cifar_resnet44",
     "cifar_resnet56",
     "cifar_resnet110",
+    "cifar_resnet9",
+    "cifar_resnet9_w16",
     "wrn_16_4",
     "wrn_16_8",
     "wrn_28_10",

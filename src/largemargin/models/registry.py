@@ -3,7 +3,8 @@
 A name is resolved in this order:
 
 1. a built-in model (``list_models()`` lists them first): ``"mnist_reference"``,
-   ``"cifar_resnet20/32/44/56/110"``, ``"wrn_16_4"``, ``"wrn_16_8"``, ``"wrn_28_10"``,
+   ``"cifar_resnet20/32/44/56/110"``, ``"cifar_resnet9"`` (width 64), ``"cifar_resnet9_w16"``
+   (width 16), ``"wrn_16_4"``, ``"wrn_16_8"``, ``"wrn_28_10"``,
    ``"wrn_40_4"``;
 2. a timm model, ``"timm:<model>"`` (``"timm:resnet18"``; needs the optional timm package),
    untrained;
@@ -18,6 +19,7 @@ from typing import Any, NamedTuple
 from torch import nn
 
 from largemargin.models.cifar_resnet import CifarResNet
+from largemargin.models.cifar_resnet9 import CifarResNet9
 from largemargin.models.import_path import EXPECTED, build_from_path, is_import_path
 from largemargin.models.mnist_reference import MnistReference
 from largemargin.models.timm_models import build_timm, is_timm_name
@@ -30,13 +32,15 @@ from largemargin.models.wide_resnet import WideResNet
 
 
 class _Builtin(NamedTuple):
-    cls: type[MnistReference | CifarResNet | WideResNet]
+    cls: type[MnistReference | CifarResNet | CifarResNet9 | WideResNet]
     fixed: dict[str, int]
 
 
 BUILTIN_MODELS: dict[str, _Builtin] = {
     "mnist_reference": _Builtin(MnistReference, {}),
     **{f"cifar_resnet{d}": _Builtin(CifarResNet, {"depth": d}) for d in (20, 32, 44, 56, 110)},
+    "cifar_resnet9": _Builtin(CifarResNet9, {"width": 64}),
+    "cifar_resnet9_w16": _Builtin(CifarResNet9, {"width": 16}),
     **{
         f"wrn_{d}_{k}": _Builtin(WideResNet, {"depth": d, "widen_factor": k})
         for d, k in ((16, 4), (16, 8), (28, 10), (40, 4))
@@ -104,7 +108,8 @@ def default_margin_layers(name: str) -> list[str]:
     """The margin layers to use for model ``name`` when none are given.
 
     Built-ins: ``["input", "block1", "block2"]`` for ``mnist_reference`` (as the paper's code),
-    ``["input", "stage1", "stage2", "stage3"]`` for the CIFAR ResNets and WRNs. torchvision:
+    ``["input", "stage1", "stage2", "stage3"]`` for the CIFAR ResNets and WRNs,
+    ``["input", "layer1", "layer2", "layer3"]`` for the ResNet-9s. torchvision:
     ``["layer1", "layer2", "layer3"]`` for the ResNet family (resnet*, resnext*, wide_resnet*),
     ``["Mixed_5d", "Mixed_6e", "Mixed_7c"]`` for inception_v3, ``["input"]`` for the others, for
     timm models and for import paths.
