@@ -169,7 +169,7 @@ def mnist_run(
     )
 
 
-def mnist_cells(
+def grid_cells(
     settings: Sequence[float],
     losses: Sequence[str],
     seeds: Sequence[int],
@@ -179,15 +179,17 @@ def mnist_cells(
     data_dir: str | None,
     batch_size: int,
     run_dir: Path,
+    make_run: Callable[..., RunConfig] = mnist_run,
 ) -> list[Cell]:
-    """One ``mnist_run`` per setting, loss and seed, in that order. Each run is named
+    """One ``make_run`` (``mnist_run``, or ``cifar10_runs.cifar10_run`` which takes the same
+    arguments) per setting, loss and seed, in that order. Each run is named
     ``<prefix(setting)>-<loss>-seed<seed>``; ``options(setting)`` gives the setting's other
-    ``mnist_run`` arguments (epochs, max_steps, train_subset, label_noise)."""
+    arguments (epochs, max_steps, train_subset, label_noise)."""
     return [
         Cell(
             loss,
             seed,
-            mnist_run(
+            make_run(
                 data_dir=data_dir,
                 loss=loss,
                 seed=seed,

@@ -17,7 +17,7 @@ from pathlib import Path
 from largemargin.experiments.grid import (
     LOSSES,
     Cell,
-    mnist_cells,
+    grid_cells,
     report_setting_grid,
     run_grid,
     write_grid_record,
@@ -60,7 +60,7 @@ QUICK = NoisyLabelsGrid(
 
 def cells(grid: NoisyLabelsGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
     """Every run of the grid, noise level by noise level."""
-    return mnist_cells(
+    return grid_cells(
         grid.noise,
         grid.losses,
         grid.seeds,

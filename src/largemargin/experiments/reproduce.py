@@ -7,6 +7,8 @@ too, with the command and the machine), ``results.csv`` (one line per training r
 
 - ``noisy-labels``: MNIST with 0-80% wrong training labels (``noisy_labels``);
 - ``small-data``: MNIST training subsets from 0.13% to 100% (``small_data``);
+- ``cifar10-small-data``: CIFAR-10 training subsets from 1% to 100% on a ResNet-9
+  (``small_data``, ``cifar10_runs``);
 - ``adversarial``: accuracy under FGSM, iterative FGSM and PGD, and the first-order vs true
   margin agreement (``adversarial``);
 - ``robust-training``: the margin loss beside FGSM, PGD and TRADES adversarial training at
@@ -34,6 +36,8 @@ import platform
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
 
 import torch
 
@@ -49,12 +53,35 @@ from largemargin.experiments.progress import format_duration
 from largemargin.files import write_atomic
 from largemargin.training.quiet import run_summaries
 
+
+class Grid(NamedTuple):
+    """A grid experiment: its ``module`` (whose ``run(grid, data_dir, folder)`` trains it), the
+    report's ``title``, and its full and --quick grids."""
+
+    module: ModuleType
+    title: str
+    full: object
+    quick: object
+
+
+def _grid(module: ModuleType, title: str) -> Grid:
+    return Grid(module, title, module.FULL, module.QUICK)
+
+
 GRIDS = {
-    "noisy-labels": (noisy_labels, "Robustness to noisy labels"),
-    "small-data": (small_data, "Generalisation from small training sets"),
-    "adversarial": (adversarial, "Robustness to adversarial perturbations"),
-    "robust-training": (robust_training, "Robust training: the margin beside adversarial training"),
-    "toy": (toy_boundaries, "Decision boundaries on a 2-D problem"),
+    "noisy-labels": _grid(noisy_labels, "Robustness to noisy labels"),
+    "small-data": _grid(small_data, "Generalisation from small training sets"),
+    "cifar10-small-data": Grid(
+        small_data,
+        "Generalisation from small CIFAR-10 training sets",
+        small_data.CIFAR10_FULL,
+        small_data.CIFAR10_QUICK,
+    ),
+    "adversarial": _grid(adversarial, "Robustness to adversarial perturbations"),
+    "robust-training": _grid(
+        robust_training, "Robust training: the margin beside adversarial training"
+    ),
+    "toy": _grid(toy_boundaries, "Decision boundaries on a 2-D problem"),
 }
 RECIPES = {"cifar10": "CIFAR-10 recipe", "imagenet": "ImageNet recipe"}
 EXPERIMENTS = (*GRIDS, *RECIPES)
@@ -62,7 +89,7 @@ EXPERIMENTS = (*GRIDS, *RECIPES)
 
 @dataclass
 class ReproduceConfig:
-    """``name``: one of noisy-labels, small-data, adversarial, toy, cifar10, imagenet;
+    """``name``: one of ``EXPERIMENTS``;
     ``quick``: the reduced grid; ``out``: where the experiment's folder goes; ``data_dir``: the
     dataset's files (MNIST: the folder of its four .gz files; CIFAR-10: the python batches'
     folder, or an ImageFolder directory or .zip; ImageNet: an ImageFolder directory), None for
@@ -151,8 +178,8 @@ def _check(cfg: ReproduceConfig) -> None:
 def _run(cfg: ReproduceConfig, folder: Path) -> tuple[str, str]:
     """Run the experiment into ``folder``; its title and the report's body."""
     if cfg.name in GRIDS:
-        module, title = GRIDS[cfg.name]
-        grid = _changed(module.QUICK if cfg.quick else module.FULL, cfg.grid)
+        module, title, full, quick = GRIDS[cfg.name]
+        grid = _changed(quick if cfg.quick else full, cfg.grid)
         if cfg.seeds is not None:
             grid = replace(grid, seeds=list(cfg.seeds))
         return title, module.run(grid, cfg.data_dir, folder)

@@ -1,12 +1,15 @@
-"""`largemargin reproduce small-data`: test accuracy of MNIST models trained on small subsets.
+"""`largemargin reproduce small-data | cifar10-small-data`: test accuracy of models trained on
+small subsets of MNIST or CIFAR-10.
 
 The paper's claim: with little training data the large margin loss generalises better than
 cross-entropy, and the gap closes as data grows. Each loss of the grid's ``losses`` (labels of
-``grid.LOSSES``) is trained on class-balanced subsets (drawn per seed) of the MNIST training set,
-from well under 1% to all of it. Every run takes exactly ``steps`` optimiser steps (the trainer's
-``max_steps``; the one-cycle schedule spans those steps), whatever the subset's size: small
-subsets are seen for many epochs, the last one possibly cut short. The report gives each loss's
-training-step cost relative to cross-entropy too.
+``grid.LOSSES`` for MNIST, of ``cifar10_runs.CIFAR10_LOSSES`` for CIFAR-10) is trained on
+class-balanced subsets (drawn per seed) of the training set, from well under 1% to all of it:
+MNIST on the paper's network (``grid.mnist_run``), CIFAR-10 on configs/cifar10-cpu.yaml's
+ResNet-9 (``cifar10_runs.cifar10_run``). Every run takes exactly ``steps`` optimiser steps (the
+trainer's ``max_steps``; the one-cycle schedule spans those steps), whatever the subset's size:
+small subsets are seen for many epochs, the last one possibly cut short. The report gives each
+loss's training-step cost relative to cross-entropy too.
 """
 
 from __future__ import annotations
@@ -14,30 +17,38 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from largemargin.errors import bad_value
+from largemargin.experiments.cifar10_runs import CIFAR10_LOSSES, CIFAR10_TRAIN, cifar10_run
 from largemargin.experiments.grid import (
     LOSSES,
     Cell,
-    mnist_cells,
+    grid_cells,
+    mnist_run,
     report_setting_grid,
     run_grid,
     write_grid_record,
 )
 
 MNIST_TRAIN = 60000
+TRAIN_SIZES = {"mnist": MNIST_TRAIN, "cifar10": CIFAR10_TRAIN}
+"""Training images of each dataset."""
 
 
 @dataclass
 class SmallDataGrid:
-    """``sizes``: training images per run (multiples of 10, at most 60000); ``steps``: the
-    optimiser steps of every run; ``batch_size``; ``losses``: labels of ``grid.LOSSES``
-    (default: all of them)."""
+    """``sizes``: training images per run (multiples of 10, at most the training set's
+    60000 or 50000); ``steps``: the optimiser steps of every run; ``batch_size``; ``losses``:
+    labels of ``grid.LOSSES`` (MNIST, default: all of them) or of
+    ``cifar10_runs.CIFAR10_LOSSES`` (CIFAR-10); ``dataset``: "mnist" or "cifar10"."""
 
     sizes: list[int]
     seeds: list[int]
     steps: int
     batch_size: int
     losses: list[str] = field(default_factory=lambda: list(LOSSES))
+    dataset: Literal["mnist", "cifar10"] = "mnist"
 
     def epochs(self, size: int) -> int:
         """Epochs, the last possibly partial, that ``steps`` steps take on ``size`` images."""
@@ -64,14 +75,39 @@ QUICK = SmallDataGrid(
 )
 
 
+CIFAR10_QUICK = SmallDataGrid(
+    sizes=[1000, 5000],
+    seeds=[0, 1],
+    steps=500,
+    batch_size=128,
+    losses=list(CIFAR10_LOSSES),
+    dataset="cifar10",
+)
+CIFAR10_FULL = SmallDataGrid(
+    sizes=[500, 1000, 2500, 5000, 10000, 25000, 50000],
+    seeds=[0, 1, 2],
+    steps=5000,
+    batch_size=128,
+    losses=list(CIFAR10_LOSSES),
+    dataset="cifar10",
+)
+
+
 def cells(grid: SmallDataGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
     """Every run of the grid, size by size."""
+    if grid.dataset not in TRAIN_SIZES:
+        raise bad_value("grid.dataset", grid.dataset, f"one of {list(TRAIN_SIZES)}")
+    known = CIFAR10_LOSSES if grid.dataset == "cifar10" else LOSSES
+    for loss in grid.losses:
+        if loss not in known:
+            raise bad_value("grid.losses", loss, f"labels of {grid.dataset} losses {list(known)}")
     if grid.steps < 1:
         raise ValueError(f"steps={grid.steps!r}: expected an int >= 1")
+    full = TRAIN_SIZES[grid.dataset]
     for size in grid.sizes:
-        if not 0 < size <= MNIST_TRAIN:
-            raise ValueError(f"sizes: {size} is not in [1, {MNIST_TRAIN}]")
-    return mnist_cells(
+        if not 0 < size <= full:
+            raise ValueError(f"sizes: {size} is not in [1, {full}]")
+    return grid_cells(
         grid.sizes,
         grid.losses,
         grid.seeds,
@@ -79,11 +115,12 @@ def cells(grid: SmallDataGrid, data_dir: str | None, run_dir: Path) -> list[Cell
         options=lambda size: {
             "epochs": grid.epochs(size),
             "max_steps": grid.steps,
-            "train_subset": None if size == MNIST_TRAIN else size,
+            "train_subset": None if size == full else size,
         },
         data_dir=data_dir,
         batch_size=grid.batch_size,
         run_dir=run_dir,
+        make_run=cifar10_run if grid.dataset == "cifar10" else mnist_run,
     )
 
 
@@ -95,14 +132,16 @@ def run(grid: SmallDataGrid, data_dir: str | None, folder: Path) -> str:
         folder, {**asdict(grid), "epochs": {n: grid.epochs(n) for n in grid.sizes}}, todo
     )
     outcomes = run_grid(todo)
+    full = TRAIN_SIZES[grid.dataset]
+    name = "CIFAR-10" if grid.dataset == "cifar10" else "MNIST"
     return report_setting_grid(
         outcomes,
         folder,
         setting_name="train_size",
         setting_header="training images",
-        show=lambda n: f"{int(n)} ({n / MNIST_TRAIN:.2%})",
-        title=f"MNIST training subsets, {grid.steps} steps per run; seeds {grid.seeds}",
-        test_set="the 10000 MNIST test images",
+        show=lambda n: f"{int(n)} ({n / full:.2%})",
+        title=f"{name} training subsets, {grid.steps} steps per run; seeds {grid.seeds}",
+        test_set=f"the 10000 {name} test images",
         xlabel="training images",
         log_x=True,
     )

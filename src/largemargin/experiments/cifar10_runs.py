@@ -1,0 +1,91 @@
+"""The run config of one CIFAR-10 grid cell, built on ``configs/cifar10-cpu.yaml``.
+
+Every CIFAR-10 grid trains the preset's network (ResNet-9 at width 16, channels-last, margin on
+the input and the three stage outputs) with its SGD one-cycle optimiser, the learning rate
+scaled linearly from the preset's 0.4 at batch 512 to the grid's batch size, and crop-and-flip
+augmentation. The margin losses compared (``CIFAR10_LOSSES``) are those of
+``configs/cifar10-resnet.yaml``, the paper's setup (l2, softmax scores, gamma 5000 in the
+units of norm_scale "dim", alpha 4, closest competitor, plus cross-entropy with the margin term
+divided by gamma) and variants of it with one option changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from largemargin.data import DataConfig
+from largemargin.errors import bad_value
+from largemargin.experiments.recipes import load_preset
+from largemargin.training.config import LossConfig, RunConfig
+
+PRESET = "cifar10-cpu.yaml"
+PRESET_BATCH = 512
+CIFAR10_TRAIN = 50000
+
+
+def _paper_margin(**changes: object) -> LossConfig:
+    base = load_preset("cifar10-resnet.yaml").loss
+    return replace(base, margin=replace(base.margin, **changes))
+
+
+CIFAR10_LOSSES: dict[str, LossConfig] = {
+    "cross-entropy": LossConfig(kind="cross_entropy"),
+    "margin l2": _paper_margin(),
+    "margin l-inf": _paper_margin(norm="inf"),
+    "margin l2, logit, second-order": _paper_margin(score="logit", second_order=True),
+}
+
+
+def cifar10_run(
+    *,
+    loss: str | LossConfig,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    run_dir: Path,
+    name: str,
+    data_dir: str | None = None,
+    train_subset: int | float | None = None,
+    label_noise: float = 0.0,
+    max_steps: int = -1,
+    eval_margins: bool = False,
+) -> RunConfig:
+    """The run config of one CIFAR-10 grid cell: ``configs/cifar10-cpu.yaml`` with the loss
+    ``loss`` (a label of ``CIFAR10_LOSSES``, or a config), learning rate 0.4 x batch_size / 512,
+    no validation pass, test margins only with ``eval_margins``, a checkpoint at the end only.
+    The run stops after ``epochs`` epochs or ``max_steps`` optimiser steps (-1: no limit).
+    ``data_dir``: the CIFAR-10 python batches' folder or an ImageFolder tree or zip of its
+    images (None: the default data root). ``train_subset`` and ``label_noise`` are
+    ``DataConfig``'s protocols, seeded by ``seed``. The arguments are ``grid.mnist_run``'s."""
+    if isinstance(loss, str):
+        if loss not in CIFAR10_LOSSES:
+            raise bad_value("loss", loss, f"one of {list(CIFAR10_LOSSES)} or a LossConfig")
+        loss = CIFAR10_LOSSES[loss]
+    base = load_preset(PRESET)
+    return replace(
+        base,
+        data=DataConfig(
+            name="cifar10",
+            data_dir=data_dir,
+            train_subset=train_subset,
+            label_noise=label_noise,
+            seed=seed,
+        ),
+        loss=replace(loss),
+        optim=replace(base.optim, lr=base.optim.lr * batch_size / PRESET_BATCH),
+        trainer=replace(
+            base.trainer,
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            check_val_every_n_epoch=epochs + 1,
+            checkpoint_every_n_epochs=epochs,
+            log_margin_every_n_steps=0,
+            eval_margins=eval_margins,
+            progress_bar=False,
+        ),
+        seed=seed,
+        run_dir=str(run_dir),
+        name=name,
+    )
