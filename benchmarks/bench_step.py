@@ -80,13 +80,19 @@ class Variant:
 
 
 def margin_loss(
-    names: list[str], second_order: bool, top_k: int = 1, aggregation: str = "min"
+    names: list[str],
+    second_order: bool,
+    top_k: int = 1,
+    aggregation: str = "min",
+    norm: float | str = "inf",
 ) -> Callable:
+    """The recipe's margin (``RECIPE_MARGIN``) on ``names``, with the options given."""
+    options = replace(
+        RECIPE_MARGIN, second_order=second_order, top_k=top_k, aggregation=aggregation, norm=norm
+    )
+
     def step_loss(model, x, y):
         logits, layers = lm.forward_with_layers(model, x, names)
-        options = replace(
-            RECIPE_MARGIN, second_order=second_order, top_k=top_k, aggregation=aggregation
-        )
         return lm.large_margin_loss(logits, y, layers, options)
 
     return step_loss
@@ -100,11 +106,11 @@ def reference_loss(names: list[str], second_order: bool, top_k: int = 1) -> Call
     return step_loss
 
 
-def floor_loss(names: list[str], second_order: bool) -> Callable:
+def floor_loss(names: list[str], second_order: bool, norm: float | str = "inf") -> Callable:
     """The least work a one-competitor margin step needs: the forward, one gradient row to all
     margin layers (with the fast kernel; with its graph when second-order, then backpropagated
-    through the layer gradients' l1 norms), and the parameter backward of cross-entropy. No
-    distances, no hinge."""
+    through the layer gradients' dual norms: l1 for ``norm`` "inf", l2 for 2), and the parameter
+    backward of cross-entropy. No distances, no hinge."""
 
     def step_loss(model, x, y):
         logits, layers = lm.forward_with_layers(model, x, names)
@@ -116,7 +122,8 @@ def floor_loss(names: list[str], second_order: bool) -> Callable:
             )
         loss = F.cross_entropy(logits, y)
         if second_order:
-            loss = loss + sum(g.abs().mean() for g in grads)
+            dual = (lambda g: g.abs().mean()) if norm == "inf" else (lambda g: g.norm())
+            loss = loss + sum(dual(g) for g in grads)
         return loss
 
     return step_loss
@@ -273,9 +280,18 @@ def check_equal_output(batch: int, device: str) -> float:
     return worst
 
 
-def time_variants(rounds: int, batch: int, device: str) -> dict[str, float]:
-    variants = make_variants()
-    model, opt, x, y = setup(batch, device)
+def time_variants(
+    rounds: int,
+    batch: int,
+    device: str,
+    variants: Mapping[str, Variant] | None = None,
+    **network: object,
+) -> dict[str, float]:
+    """Median seconds of each variant's step (``make_variants()`` when None), interleaved
+    round by round after 3 warm-up rounds, on the network ``setup(batch, device, **network)``
+    builds (``model_name``, ``image``)."""
+    variants = make_variants() if variants is None else variants
+    model, opt, x, y = setup(batch, device, **network)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds + 3):  # 3 warm-up rounds
         for name, variant in variants.items():
