@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from largemargin.cli.main import main
-from largemargin.experiments import small_data
+from largemargin.experiments import noisy_labels, small_data
 from largemargin.experiments.cifar10_runs import CIFAR10_LOSSES, cifar10_run
 from largemargin.experiments.recipes import load_preset
 from largemargin.training import validate
@@ -52,12 +52,37 @@ def test_cifar10_losses_are_the_paper_setup_and_one_change_each():
     second = CIFAR10_LOSSES["margin l2, logit, second-order"].margin
     assert second == replace(paper.margin, score="logit", second_order=True)
     assert CIFAR10_LOSSES["cross-entropy"].kind == "cross_entropy"
+    alone = CIFAR10_LOSSES["margin l2, margin alone"]
+    assert alone == replace(paper, cross_entropy_weight=0.0) and alone.margin_scale == 5000.0
+    summed = CIFAR10_LOSSES["margin l2, all competitors"]
+    assert summed.cross_entropy_weight == 0.0
+    assert summed.margin == replace(paper.margin, top_k=9, aggregation="sum")
+
+
+def test_cifar10_noisy_labels_cells(tmp_path):
+    g = noisy_labels.CIFAR10_QUICK
+    assert g.dataset == "cifar10" and {0.0, 0.4, 0.6, 0.8} <= set(g.noise) and len(g.seeds) >= 2
+    cells = noisy_labels.cells(g, "/cifar", tmp_path)
+    assert len(cells) == len(g.noise) * len(g.losses) * len(g.seeds)
+    for c in cells:
+        assert c.config.model.name == "cifar_resnet9_w16"
+        assert c.config.data.label_noise == c.setting
+        assert c.config.data.train_subset == g.train_size
+        assert c.config.loss == CIFAR10_LOSSES[c.loss]
+    with pytest.raises(ValueError, match=r"grid\.losses"):
+        noisy_labels.cells(replace(g, losses=["margin l-inf + cross-entropy"]), None, tmp_path)
 
 
 def test_cifar10_small_data_cells(tmp_path):
     g = small_data.CIFAR10_QUICK
     assert g.dataset == "cifar10" and len(g.seeds) >= 2
-    assert {1000, 5000} <= set(g.sizes) and g.losses == list(CIFAR10_LOSSES)
+    assert {1000, 5000} <= set(g.sizes)
+    assert g.losses == [
+        "cross-entropy",
+        "margin l2",
+        "margin l-inf",
+        "margin l2, logit, second-order",
+    ]
     cells = small_data.cells(g, "/cifar", tmp_path)
     assert len(cells) == len(g.sizes) * len(g.losses) * len(g.seeds)
     for c in cells:

@@ -162,8 +162,8 @@ def _reproduce_parser() -> ArgumentParser:
         "--quick",
         action=ActionYesNo,
         default=False,
-        help="the reduced grid (noisy-labels, small-data, adversarial: about an hour each on 2 "
-        "CPU cores; cifar10, imagenet: a smoke test)",
+        help="the reduced grid (the MNIST and CIFAR-10 grids: about an hour each on 2 CPU "
+        "cores; cifar10, imagenet: a smoke test)",
     )
     parser.add_argument(
         "--out", type=str, default=ReproduceConfig.out, help="where the experiment's folder goes"

@@ -6,7 +6,7 @@ scaled linearly from the preset's 0.4 at batch 512 to the grid's batch size, and
 augmentation. The margin losses compared (``CIFAR10_LOSSES``) are those of
 ``configs/cifar10-resnet.yaml``, the paper's setup (l2, softmax scores, gamma 5000 in the
 units of norm_scale "dim", alpha 4, closest competitor, plus cross-entropy with the margin term
-divided by gamma) and variants of it with one option changed.
+divided by gamma) and variants of it with one or two options changed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ CIFAR10_LOSSES: dict[str, LossConfig] = {
     "margin l2": _paper_margin(),
     "margin l-inf": _paper_margin(norm="inf"),
     "margin l2, logit, second-order": _paper_margin(score="logit", second_order=True),
+    # For label noise, the margin alone (no cross-entropy to fit the wrong labels), still
+    # divided by gamma: with the closest competitor, and summed over all 9 competitors (the
+    # noise-robust variant of grid.LOSSES).
+    "margin l2, margin alone": replace(_paper_margin(), cross_entropy_weight=0.0),
+    "margin l2, all competitors": replace(
+        _paper_margin(top_k=9, aggregation="sum"), cross_entropy_weight=0.0
+    ),
 }
 
 

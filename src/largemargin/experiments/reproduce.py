@@ -6,6 +6,8 @@ too, with the command and the machine), ``results.csv`` (one line per training r
 ``largemargin train`` folder per run). Experiments:
 
 - ``noisy-labels``: MNIST with 0-80% wrong training labels (``noisy_labels``);
+- ``cifar10-noisy-labels``: the same on CIFAR-10 with a ResNet-9 (``noisy_labels``,
+  ``cifar10_runs``);
 - ``small-data``: MNIST training subsets from 0.13% to 100% (``small_data``);
 - ``cifar10-small-data``: CIFAR-10 training subsets from 1% to 100% on a ResNet-9
   (``small_data``, ``cifar10_runs``);
@@ -70,6 +72,12 @@ def _grid(module: ModuleType, title: str) -> Grid:
 
 GRIDS = {
     "noisy-labels": _grid(noisy_labels, "Robustness to noisy labels"),
+    "cifar10-noisy-labels": Grid(
+        noisy_labels,
+        "Robustness to noisy labels on CIFAR-10",
+        noisy_labels.CIFAR10_FULL,
+        noisy_labels.CIFAR10_QUICK,
+    ),
     "small-data": _grid(small_data, "Generalisation from small training sets"),
     "cifar10-small-data": Grid(
         small_data,

@@ -19,21 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from largemargin.errors import bad_value
-from largemargin.experiments.cifar10_runs import CIFAR10_LOSSES, CIFAR10_TRAIN, cifar10_run
 from largemargin.experiments.grid import (
     LOSSES,
     Cell,
     grid_cells,
-    mnist_run,
     report_setting_grid,
     run_grid,
     write_grid_record,
 )
+from largemargin.experiments.grid_data import GRID_DATA, grid_data
 
-MNIST_TRAIN = 60000
-TRAIN_SIZES = {"mnist": MNIST_TRAIN, "cifar10": CIFAR10_TRAIN}
-"""Training images of each dataset."""
+MNIST_TRAIN = GRID_DATA["mnist"].train_size
 
 
 @dataclass
@@ -75,12 +71,18 @@ QUICK = SmallDataGrid(
 )
 
 
+CIFAR10_SMALL_DATA_LOSSES = [
+    "cross-entropy",
+    "margin l2",
+    "margin l-inf",
+    "margin l2, logit, second-order",
+]
 CIFAR10_QUICK = SmallDataGrid(
     sizes=[1000, 5000],
     seeds=[0, 1],
     steps=500,
     batch_size=128,
-    losses=list(CIFAR10_LOSSES),
+    losses=CIFAR10_SMALL_DATA_LOSSES,
     dataset="cifar10",
 )
 CIFAR10_FULL = SmallDataGrid(
@@ -88,22 +90,17 @@ CIFAR10_FULL = SmallDataGrid(
     seeds=[0, 1, 2],
     steps=5000,
     batch_size=128,
-    losses=list(CIFAR10_LOSSES),
+    losses=CIFAR10_SMALL_DATA_LOSSES,
     dataset="cifar10",
 )
 
 
 def cells(grid: SmallDataGrid, data_dir: str | None, run_dir: Path) -> list[Cell]:
     """Every run of the grid, size by size."""
-    if grid.dataset not in TRAIN_SIZES:
-        raise bad_value("grid.dataset", grid.dataset, f"one of {list(TRAIN_SIZES)}")
-    known = CIFAR10_LOSSES if grid.dataset == "cifar10" else LOSSES
-    for loss in grid.losses:
-        if loss not in known:
-            raise bad_value("grid.losses", loss, f"labels of {grid.dataset} losses {list(known)}")
+    data = grid_data(grid.dataset, grid.losses)
     if grid.steps < 1:
         raise ValueError(f"steps={grid.steps!r}: expected an int >= 1")
-    full = TRAIN_SIZES[grid.dataset]
+    full = data.train_size
     for size in grid.sizes:
         if not 0 < size <= full:
             raise ValueError(f"sizes: {size} is not in [1, {full}]")
@@ -120,7 +117,7 @@ def cells(grid: SmallDataGrid, data_dir: str | None, run_dir: Path) -> list[Cell
         data_dir=data_dir,
         batch_size=grid.batch_size,
         run_dir=run_dir,
-        make_run=cifar10_run if grid.dataset == "cifar10" else mnist_run,
+        make_run=data.make_run,
     )
 
 
@@ -132,8 +129,8 @@ def run(grid: SmallDataGrid, data_dir: str | None, folder: Path) -> str:
         folder, {**asdict(grid), "epochs": {n: grid.epochs(n) for n in grid.sizes}}, todo
     )
     outcomes = run_grid(todo)
-    full = TRAIN_SIZES[grid.dataset]
-    name = "CIFAR-10" if grid.dataset == "cifar10" else "MNIST"
+    data = GRID_DATA[grid.dataset]
+    full, name = data.train_size, data.title
     return report_setting_grid(
         outcomes,
         folder,
