@@ -16,6 +16,7 @@ from pathlib import Path
 
 from largemargin.data import DataConfig
 from largemargin.errors import bad_value
+from largemargin.experiments.grid import grid_trainer
 from largemargin.experiments.recipes import load_preset
 from largemargin.training.config import LossConfig, RunConfig
 
@@ -81,16 +82,12 @@ def cifar10_run(
         ),
         loss=replace(loss),
         optim=replace(base.optim, lr=base.optim.lr * batch_size / PRESET_BATCH),
-        trainer=replace(
+        trainer=grid_trainer(
             base.trainer,
             epochs=epochs,
             max_steps=max_steps,
             batch_size=batch_size,
-            check_val_every_n_epoch=epochs + 1,
-            checkpoint_every_n_epochs=epochs,
-            log_margin_every_n_steps=0,
             eval_margins=eval_margins,
-            progress_bar=False,
         ),
         seed=seed,
         run_dir=str(run_dir),

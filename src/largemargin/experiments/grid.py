@@ -110,6 +110,25 @@ class Outcome:
     step_seconds: float = math.nan
 
 
+def grid_trainer(
+    base: TrainerConfig, *, epochs: int, max_steps: int, batch_size: int, eval_margins: bool
+) -> TrainerConfig:
+    """``base`` as a grid cell trains: ``epochs`` epochs or ``max_steps`` steps (-1: no limit),
+    no validation pass, a checkpoint at the end only, no training-margin logging, test margins
+    only with ``eval_margins``, no progress bar (the grid prints a line per run)."""
+    return replace(
+        base,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        check_val_every_n_epoch=epochs + 1,
+        checkpoint_every_n_epochs=epochs,
+        log_margin_every_n_steps=0,
+        eval_margins=eval_margins,
+        progress_bar=False,
+    )
+
+
 def mnist_run(
     *,
     loss: str | LossConfig,
@@ -153,15 +172,12 @@ def mnist_run(
         model=ModelConfig(name="mnist_reference", margin_layers=list(margin_layers)),
         loss=replace(loss),
         optim=OptimConfig(lr=lr),
-        trainer=TrainerConfig(
+        trainer=grid_trainer(
+            TrainerConfig(),
             epochs=epochs,
             max_steps=max_steps,
             batch_size=batch_size,
-            check_val_every_n_epoch=epochs + 1,
-            checkpoint_every_n_epochs=epochs,
-            log_margin_every_n_steps=0,
             eval_margins=eval_margins,
-            progress_bar=False,
         ),
         seed=seed,
         run_dir=str(run_dir),
