@@ -42,3 +42,11 @@ def test_variant_presets_train_the_loss_the_grids_measured(preset, label):
     cfg = from_dict(yaml.safe_load((CONFIGS[0].parent / preset).read_text()))
     assert cfg.loss == LOSSES[label]
     assert cfg.model.margin_layers == ["input", "block1", "block2"]
+
+
+def test_mnist_robust_trains_the_robust_training_grids_margin_plus_fgsm_rs():
+    from largemargin.experiments.robust_training import METHODS
+
+    cfg = from_dict(yaml.safe_load((CONFIGS[0].parent / "mnist-robust.yaml").read_text()))
+    loss, adversarial = METHODS["margin + FGSM-RS"]
+    assert (cfg.loss, cfg.adversarial) == (loss, adversarial)
