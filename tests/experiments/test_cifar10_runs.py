@@ -126,3 +126,13 @@ def test_reproduce_cifar10_small_data_end_to_end(tmp_path, monkeypatch, cifar_zi
         metrics = json.loads((Path(row["run_folder"]) / "metrics.json").read_text())
         assert metrics["steps"] == 2
         assert metrics["test"]["acc"] == pytest.approx(float(row["test_accuracy"]), abs=1e-6)
+
+
+def test_every_reproduce_grid_names_grids_its_module_has():
+    from largemargin.experiments.reproduce import GRIDS
+
+    for name, grid in GRIDS.items():
+        for attribute in (grid.full, grid.quick):
+            assert hasattr(grid.module, attribute), (name, attribute)
+    assert GRIDS["cifar10-small-data"].quick == "CIFAR10_QUICK"
+    assert GRIDS["cifar10-noisy-labels"].module is noisy_labels
