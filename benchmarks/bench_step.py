@@ -33,6 +33,7 @@ import torch.nn.functional as F
 import largemargin as lm
 from largemargin.core.distances import score_gaps
 from largemargin.core.fast_kernels import FastConvInputGrad
+from largemargin.core.norms import dual_exponent, dual_norm, parse_norm
 from largemargin.models import build_model, default_margin_layers
 from largemargin.report import markdown_table
 from largemargin.training import RECIPE_MARGIN
@@ -109,8 +110,9 @@ def reference_loss(names: list[str], second_order: bool, top_k: int = 1) -> Call
 def floor_loss(names: list[str], second_order: bool, norm: float | str = "inf") -> Callable:
     """The least work a one-competitor margin step needs: the forward, one gradient row to all
     margin layers (with the fast kernel; with its graph when second-order, then backpropagated
-    through the layer gradients' dual norms: l1 for ``norm`` "inf", l2 for 2), and the parameter
-    backward of cross-entropy. No distances, no hinge."""
+    through the batch mean of the layer gradients' dual norms, ``core.norms.dual_norm``), and the
+    parameter backward of cross-entropy. No distances, no hinge."""
+    q = dual_exponent(parse_norm(norm))
 
     def step_loss(model, x, y):
         logits, layers = lm.forward_with_layers(model, x, names)
@@ -122,8 +124,7 @@ def floor_loss(names: list[str], second_order: bool, norm: float | str = "inf") 
             )
         loss = F.cross_entropy(logits, y)
         if second_order:
-            dual = (lambda g: g.abs().mean()) if norm == "inf" else (lambda g: g.norm())
-            loss = loss + sum(dual(g) for g in grads)
+            loss = loss + sum(dual_norm(g.flatten(1), q).mean() for g in grads)
         return loss
 
     return step_loss

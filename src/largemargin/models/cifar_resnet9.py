@@ -10,8 +10,9 @@ Four conv-BN-ReLU stages with max pooling and two residual pairs::
 
 (every conv 3x3, padding 1, no bias, followed by BatchNorm and ReLU; a residual is
 ``x + block(x)``). Page's network has w = 64 (6.6M parameters, about 0.38 GMAC a 32x32 image);
-``cifar_resnet9_w16`` (w = 16: 0.41M parameters, 24 MMAC) trains an epoch of CIFAR-10 about 2.5x
-faster than ResNet-20 on a 2-core CPU (41 MMAC, but 19 thin layers). The fixed output scale 0.125
+``cifar_resnet9_w16`` (w = 16: 0.41M parameters, 24 MMAC) takes a cross-entropy step about 2.1x
+faster than ResNet-20 on a 2-core CPU at batch 128 (benchmarks/bench_cifar.py) and about 2.5x at
+batch 512 (41 MMAC, but 19 thin layers). The fixed output scale 0.125
 is Page's; it keeps early logits small.
 
 Parameters and activations are kept channels-last (NHWC), which oneDNN's CPU convolutions run
